@@ -1,0 +1,6 @@
+"""devstack.toml: where it is found, how it is read and checked, and what it becomes."""
+
+from .loader import CONFIG_NAME, find_config, load_config
+from .model import Config, Service, Settings
+
+__all__ = ("CONFIG_NAME", "Config", "Service", "Settings", "find_config", "load_config")

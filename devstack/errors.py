@@ -1,0 +1,59 @@
+"""Errors devstack raises. ``cli.py`` turns each into a message and an exit code; nothing else prints them.
+
+    DevstackError                 -- anything devstack can explain in plain words (exit 1)
+     ├── ConfigError              -- devstack.toml, a Procfile or an env file is wrong (exit 2)
+     ├── UsageError               -- the command line is wrong (exit 2)
+     └── PortError                -- a port cannot be had (busy pinned port, exhausted pool) (exit 1)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ("ConfigError", "DevstackError", "PortError", "Problem", "UsageError")
+
+
+class DevstackError(Exception):
+    """An error with a message meant for the user."""
+
+    exit_code = 1
+
+
+class UsageError(DevstackError):
+    exit_code = 2
+
+
+class PortError(DevstackError):
+    pass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a config file: where it is, what was expected, what was found."""
+
+    file: str
+    key: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        key = f" {self.key}:" if self.key else ""
+        return f"{where}:{key} {self.message}"
+
+
+class ConfigError(DevstackError):
+    """Every problem found in one pass over the configuration."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        lines = [str(p) for p in self.problems]
+        n = len(self.problems)
+        files = sorted({p.file for p in self.problems})
+        lines.append(f"{n} problem{'s' if n != 1 else ''} in {', '.join(files)}")
+        return "\n".join(lines)

@@ -1,0 +1,52 @@
+"""The guardian: a small process beside the supervisor that ends the stack if the supervisor dies.
+
+PR_SET_PDEATHSIG only reaches a service's first process, and nothing reaches a daemon that left its
+process group. So ``devstack up`` starts ``python -m devstack.guardian TOKEN STATE_DIR`` in a session of
+its own, holding the read end of a pipe whose write end only the supervisor has. When the supervisor exits
+(however it exits, SIGKILL included) the pipe reaches EOF and the guardian stops every process that
+carries the run's token or sits in one of its recorded process groups: SIGTERM, one second, SIGKILL.
+After a clean shutdown it finds nothing and exits at once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from .state import read_run
+from .tree import RUN_VAR, SERVICE_VAR, find_members, kill_all, register_child
+
+__all__ = ("main", "start_guardian")
+
+GRACE = 1.0
+
+
+def start_guardian(token: str, state_dir: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k not in (RUN_VAR, SERVICE_VAR)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devstack.guardian", token, str(state_dir)],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, start_new_session=True, env=env,
+    )
+    register_child(proc.pid)
+    return proc
+
+
+def main(argv: list[str]) -> int:
+    token, state_dir = argv
+    for sig in (signal.SIGINT, signal.SIGHUP):  # a terminal's signals are the supervisor's to handle
+        signal.signal(sig, signal.SIG_IGN)
+    while sys.stdin.buffer.read(4096):
+        pass
+    record = read_run(Path(state_dir))
+    groups = record.live_groups() if record is not None and record.token == token else []
+    leftovers = find_members(token, pgids=groups, everywhere=True)
+    if leftovers:
+        kill_all(leftovers, GRACE)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,212 @@
+"""Everything a user sees of a running stack goes through one ``Printer``: the services' lines and
+devstack's own messages, merged into one stream, plus a log file per service.
+
+Output is handled in chunks, not line by line: a chunk is cut at its last newline, decoded once
+(invalid UTF-8 replaced), prefixed with one ``str.replace`` and written with one ``write``. That keeps
+devstack close to the speed of writing straight to a file, and since only the event loop's thread
+writes, whole lines are written at a time and two services' lines never tear each other.
+Memory is bounded: a partial line is held until its newline arrives or it reaches ``MAX_LINE`` bytes,
+when it is written as a piece marked ``[line split]`` and the rest follows marked ``[continued]``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+__all__ = ("MAX_LINE", "LineSink", "Printer", "use_colour")
+
+MAX_LINE = 64 * 1024
+LOG_ROTATE_BYTES = 64 * 1024 * 1024
+SPLIT_MARK = " [line split]"
+CONTINUED_MARK = "[continued] "
+SELF_NAME = "devstack"
+
+# honcho's palette, in honcho's order
+_COLOURS = ("36", "33", "32", "35", "31", "34", "96", "93", "92", "95", "91", "94")
+_RESET = "\x1b[0m"
+
+
+def use_colour(fd: int, no_colour_flag: bool = False) -> bool:
+    """Colour only on a terminal, and never when ``NO_COLOR`` is set (https://no-color.org)."""
+    if no_colour_flag or os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return os.isatty(fd)
+
+
+class _Clock:
+    """``HH:MM:SS`` and an ISO stamp, formatted at most once a second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self.short = ""
+        self.iso = ""
+
+    def tick(self) -> None:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            local = time.localtime(now)
+            self.short = time.strftime("%H:%M:%S", local)
+            self.iso = time.strftime("%Y-%m-%dT%H:%M:%S", local)
+
+
+class Printer:
+    """The merged stream (to ``fd``, normally stdout) and the per-service log files."""
+
+    def __init__(self, names: list[str], *, fd: int = 1, colour: bool = False,
+                 timestamps: bool = True, log_dir: Path | None = None) -> None:
+        self.fd = fd
+        self.colour = colour
+        self.timestamps = timestamps
+        self.width = max([len(SELF_NAME), *(len(n) for n in names)])
+        self.clock = _Clock()
+        self.log_dir = log_dir
+        self._broken = False
+        self._log_fds: dict[str, int] = {}
+        self._log_sizes: dict[str, int] = {}
+        self._colours = {name: _COLOURS[i % len(_COLOURS)] for i, name in enumerate(names)}
+        if log_dir is not None:
+            log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def _prefix(self, name: str, colour: str | None) -> str:
+        label = f"{name:<{self.width}} |"
+        if self.colour and colour:
+            label = f"\x1b[{colour}m{label}{_RESET}"
+        if self.timestamps:
+            stamp = self.clock.short
+            label = f"\x1b[2m{stamp}{_RESET} {label}" if self.colour else f"{stamp} {label}"
+        return label + " "
+
+    def write(self, data: bytes) -> None:
+        """Write to the merged stream. A reader that went away (a closed pipe) stops the stream, never
+        the stack: the log files still get everything."""
+        if self._broken:
+            return
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(self.fd, view)
+                view = view[written:]
+        except BrokenPipeError:
+            self._broken = True
+        except BlockingIOError:  # a non-blocking terminal: fall back to waiting for it
+            os.set_blocking(self.fd, True)
+            self.write(bytes(view))
+
+    def sink(self, name: str) -> LineSink:
+        return LineSink(self, name)
+
+    def event(self, message: str, service: str | None = None, *, error: bool = False) -> None:
+        """One of devstack's own messages, under the name ``devstack``; ``service`` names whose log
+        file gets a copy."""
+        self.clock.tick()
+        colour = "1;31" if error else "1"
+        self.write((self._prefix(SELF_NAME, colour) + message + "\n").encode())
+        if service is not None:
+            self.log(service, f"{self.clock.iso} devstack: {message}\n".encode())
+
+    def log(self, name: str, data: bytes) -> None:
+        if self.log_dir is None:
+            return
+        path = self.log_dir / f"{name}.log"
+        fd = self._log_fds.get(name)
+        if fd is None:
+            fd = self._open_log(name, path)
+        os.write(fd, data)
+        self._log_sizes[name] += len(data)
+        if self._log_sizes[name] > LOG_ROTATE_BYTES:
+            os.close(fd)
+            os.replace(path, path.with_suffix(".log.1"))
+            self._open_log(name, path)
+
+    def _open_log(self, name: str, path: Path) -> int:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._log_fds[name] = fd
+        self._log_sizes[name] = os.fstat(fd).st_size
+        return fd
+
+    def start_log(self, name: str) -> None:
+        """A new run starts a new log file; the previous one is kept as NAME.log.1."""
+        if self.log_dir is None:
+            return
+        path = self.log_dir / f"{name}.log"
+        if path.exists():
+            os.replace(path, path.with_suffix(".log.1"))
+
+    def close(self) -> None:
+        for fd in self._log_fds.values():
+            os.close(fd)
+        self._log_fds.clear()
+
+
+class LineSink:
+    """Turns one service's output chunks into prefixed lines."""
+
+    def __init__(self, printer: Printer, name: str) -> None:
+        self.printer = printer
+        self.name = name
+        self._rest = b""
+        self._continued = False
+
+    def feed(self, data: bytes) -> None:
+        buf = self._rest + data if self._rest else data
+        end = buf.rfind(b"\n")
+        if end >= 0:
+            self._emit(buf[:end])
+            buf = buf[end + 1:]
+        while len(buf) > MAX_LINE:
+            cut = _utf8_boundary(buf, MAX_LINE)
+            self._emit_piece(buf[:cut])
+            buf = buf[cut:]
+        self._rest = buf
+
+    def close(self) -> None:
+        """The stream ended: a last line without a newline is still a line."""
+        if self._rest:
+            self._emit(self._rest)
+            self._rest = b""
+
+    def _emit(self, block: bytes) -> None:
+        """``block`` is one or more whole lines, without the final newline."""
+        if len(block) > MAX_LINE and max(map(len, block.split(b"\n"))) > MAX_LINE:
+            for line in block.split(b"\n"):
+                while len(line) > MAX_LINE:
+                    cut = _utf8_boundary(line, MAX_LINE)
+                    self._emit_piece(line[:cut])
+                    line = line[cut:]
+                self._write(line)
+            return
+        self._write(block)
+
+    def _emit_piece(self, piece: bytes) -> None:
+        self._write(piece, split=True)
+
+    def _write(self, block: bytes, split: bool = False) -> None:
+        p = self.printer
+        p.clock.tick()
+        text = block.decode("utf-8", "replace")
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+        if self._continued:
+            text = CONTINUED_MARK + text
+        self._continued = split
+        if split:
+            text += SPLIT_MARK
+        prefix = p._prefix(self.name, p._colours.get(self.name))
+        p.write((prefix + text.replace("\n", "\n" + prefix) + "\n").encode())
+        if p.log_dir is not None:
+            stamp = p.clock.iso + " "
+            p.log(self.name, (stamp + text.replace("\n", "\n" + stamp) + "\n").encode())
+
+
+def _utf8_boundary(data: bytes, limit: int) -> int:
+    """The largest cut at or below ``limit`` that does not split a UTF-8 sequence."""
+    cut = limit
+    while cut > limit - 4 and cut > 0 and (data[cut] & 0xC0) == 0x80:
+        cut -= 1
+    return cut if cut > limit - 4 else limit

@@ -1,0 +1,179 @@
+"""One running service process: spawn it in a session of its own, stream its output, stop its whole
+tree.
+
+``stop`` follows docker compose and trio: the service's stop signal to its process group (and to any
+of its processes that left the group), wait up to its stop timeout, then SIGKILL, then confirm that
+nothing of it is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import subprocess
+import time
+
+from .config import Service
+from .output import LineSink
+from .tree import (
+    find_members,
+    pdeathsig_preexec,
+    reap_orphans,
+    register_child,
+    signal_all,
+    unregister_child,
+)
+
+__all__ = ("ServiceProcess", "SpawnError", "describe_exit")
+
+log = logging.getLogger("devstack.process")
+
+POLL = 0.02  # how often stragglers of a stopped process group are looked for
+KILL_CONFIRM = 2.0  # how long SIGKILLed processes get to disappear
+
+
+class SpawnError(Exception):
+    pass
+
+
+class _Protocol(asyncio.SubprocessProtocol):
+    def __init__(self, sink: LineSink) -> None:
+        loop = asyncio.get_running_loop()
+        self.sink = sink
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        self.sink.feed(data)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        self.sink.close()
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+class ServiceProcess:
+    def __init__(self, service: Service, run_token: str,
+                 transport: asyncio.SubprocessTransport, protocol: _Protocol) -> None:
+        self.service = service
+        self.run_token = run_token
+        self._transport = transport
+        self._protocol = protocol
+        self.pid: int = transport.get_pid()
+        self.started = time.monotonic()
+
+    @classmethod
+    async def spawn(cls, service: Service, env: dict[str, str], sink: LineSink,
+                    run_token: str) -> ServiceProcess:
+        loop = asyncio.get_running_loop()
+        protocol = _Protocol(sink)
+        try:
+            transport, _ = await loop.subprocess_exec(
+                lambda: protocol, *service.argv,
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                cwd=service.cwd, env=env, start_new_session=True,
+                preexec_fn=pdeathsig_preexec(),
+            )
+        except FileNotFoundError:
+            raise SpawnError(f"program not found: {service.argv[0]!r} (is it installed and on PATH?)") \
+                from None
+        except PermissionError:
+            raise SpawnError(f"permission denied running {service.argv[0]!r} (is it executable?)") \
+                from None
+        except OSError as exc:
+            raise SpawnError(f"cannot start {service.argv[0]!r}: {exc.strerror}") from None
+        register_child(transport.get_pid())
+        return cls(service, run_token, transport, protocol)
+
+    @property
+    def pgid(self) -> int:
+        return self.pid  # a session leader leads its own process group
+
+    @property
+    def returncode(self) -> int | None:
+        return self._transport.get_returncode()
+
+    @property
+    def exited(self) -> bool:
+        return self._protocol.exited.done()
+
+    async def wait(self) -> int:
+        """Wait for the process to exit, and for its last output (briefly: a daemon it left behind may
+        hold the pipe open)."""
+        await asyncio.shield(self._protocol.exited)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._protocol.closed), 0.2)
+        except TimeoutError:
+            pass
+        code = self._transport.get_returncode()
+        assert code is not None
+        return code
+
+    def members(self) -> list[object]:
+        return list(find_members(self.run_token, self.service.name, [self.pgid]))
+
+    def signal(self, sig: int) -> None:
+        signal_all(find_members(self.run_token, self.service.name, [self.pgid]), sig, [self.pgid])
+
+    async def stop(self, force: asyncio.Event | None = None) -> bool:
+        """Stop the whole tree gracefully; returns False if it had to be SIGKILLed. ``force`` set
+        (a second Ctrl-C) kills at once."""
+        svc = self.service
+        graceful = True
+        self.signal(svc.stop_signal)
+        if not await self._gone_within(svc.stop_timeout, force):
+            graceful = False
+            self.signal(signal.SIGKILL)
+            if not await self._gone_within(KILL_CONFIRM, None):
+                log.warning("%s: processes survived SIGKILL: %s", svc.name, self.members())
+        await self._close()
+        return graceful
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+
+    async def _gone_within(self, timeout: float, force: asyncio.Event | None) -> bool:
+        """Wait until the leader has exited and no member is left, or the time is up (or ``force``)."""
+        deadline = time.monotonic() + timeout
+        waiters: list[asyncio.Future[object]] = [asyncio.shield(self._protocol.exited)]
+        force_task = asyncio.ensure_future(force.wait()) if force is not None else None
+        if force_task is not None:
+            waiters.append(force_task)
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            while True:
+                if force_task is not None and force_task.done():
+                    return False
+                if self.exited and not self.members():
+                    return True
+                if time.monotonic() >= deadline:
+                    return False
+                reap_orphans()
+                await asyncio.sleep(POLL)
+        finally:
+            if force_task is not None:
+                force_task.cancel()
+
+    async def _close(self) -> None:
+        try:
+            await asyncio.wait_for(asyncio.shield(self._protocol.exited), KILL_CONFIRM)
+        except TimeoutError:
+            pass
+        self._transport.close()
+        unregister_child(self.pid)
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"

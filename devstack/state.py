@@ -1,0 +1,89 @@
+"""``.devstack/``: the project's state directory (mode 0700) and the record of the running supervisor.
+
+``run.json`` names the supervisor (pid and start time, so a reused pid is never mistaken for it), the
+run's token (``DEVSTACK_RUN`` in every service's environment) and each service's process group with its
+leader's start time. A later run uses it to refuse a second supervisor and to reap what a supervisor
+killed by SIGKILL left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import psutil
+
+__all__ = ("RunRecord", "clear_run", "ensure_state_dir", "process_matches", "read_run", "write_run")
+
+RUN_FILE = "run.json"
+
+
+def ensure_state_dir(path: Path) -> Path:
+    """Create ``.devstack/`` readable by the user alone, with a .gitignore so it is never committed."""
+    path.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+    ignore = path / ".gitignore"
+    if not ignore.exists():
+        _write_private(ignore, "*\n")
+    return path
+
+
+def process_matches(pid: int, create_time: float) -> bool:
+    """Is ``pid`` still the process that started at ``create_time`` (and not a reuse of its pid)?"""
+    try:
+        proc = psutil.Process(pid)
+        return abs(proc.create_time() - create_time) < 0.01 and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+@dataclass
+class RunRecord:
+    pid: int
+    create_time: float
+    token: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    groups: dict[str, list[float]] = field(default_factory=dict)  # service -> [pgid, create_time]
+    control: str | None = None
+
+    @classmethod
+    def for_this_process(cls) -> RunRecord:
+        return cls(pid=os.getpid(), create_time=psutil.Process().create_time())
+
+    @property
+    def alive(self) -> bool:
+        return process_matches(self.pid, self.create_time)
+
+    def live_groups(self) -> list[int]:
+        """Process groups of this record whose leader is still the process that was recorded."""
+        return [int(pgid) for pgid, started in self.groups.values() if process_matches(int(pgid), started)]
+
+
+def read_run(state_dir: Path) -> RunRecord | None:
+    try:
+        data = json.loads((state_dir / RUN_FILE).read_text())
+        return RunRecord(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def write_run(state_dir: Path, record: RunRecord) -> None:
+    _write_private(state_dir / RUN_FILE, json.dumps(asdict(record), indent=1))
+
+
+def clear_run(state_dir: Path) -> None:
+    try:
+        (state_dir / RUN_FILE).unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write atomically (temp file + rename) with mode 0600, so a crash never leaves half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
