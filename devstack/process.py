@@ -139,15 +139,15 @@ class ServiceProcess:
     def kill(self) -> None:
         self.signal(signal.SIGKILL)
 
-    async def _gone_within(self, timeout: float, force: asyncio.Event | None) -> bool:
+    async def _gone_within(self, seconds: float, force: asyncio.Event | None) -> bool:
         """Wait until the leader has exited and no member is left, or the time is up (or ``force``)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + seconds
         waiters: list[asyncio.Future[object]] = [asyncio.shield(self._protocol.exited)]
         force_task = asyncio.ensure_future(force.wait()) if force is not None else None
         if force_task is not None:
             waiters.append(force_task)
         try:
-            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
             while True:
                 if force_task is not None and force_task.done():
                     return False

@@ -9,8 +9,9 @@ import re
 __all__ = ("find_line",)
 
 _HEADER = re.compile(r"^\[\[?\s*(.+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"""^((?:"[^"]*"|'[^']*'|[A-Za-z0-9_-]+)(?:\s*\.\s*(?:"[^"]*"|'[^']*'|[A-Za-z0-9_-]+))*)\s*=""")
-_PART = re.compile(r"""\s*("[^"]*"|'[^']*'|[A-Za-z0-9_-]+)\s*\.?""")
+_ATOM = r"""(?:"[^"]*"|'[^']*'|[A-Za-z0-9_-]+)"""
+_KEY = re.compile(rf"^({_ATOM}(?:\s*\.\s*{_ATOM})*)\s*=")
+_PART = re.compile(rf"\s*({_ATOM})\s*\.?")
 
 
 def _split(dotted: str) -> tuple[str, ...]:

@@ -7,8 +7,48 @@ import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-__all__ = ("Config", "Service", "Settings")
+__all__ = ("Config", "Dependency", "HealthCheck", "PortSpec", "Service", "Settings")
+
+Condition = Literal["started", "healthy", "completed_successfully"]
+HealthKind = Literal["http", "tcp", "cmd", "port", "started"]
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    """One port of a service: the main one (``name == ""``, handed over as ``PORT``) or a named one
+    (``ports = ["admin"]``, handed over as ``NAME_ADMIN_PORT``). ``pinned`` is a fixed port number."""
+
+    name: str = ""
+    pinned: int | None = None
+
+    @property
+    def key(self) -> str:
+        return self.name or "port"
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """How readiness is known. ``kind``: ``http`` (GET ``target``, 200-399), ``tcp`` (a connection is
+    accepted), ``cmd`` (``target`` exits 0), ``port`` (no health section, but a port: ready when it
+    accepts a connection), ``started`` (no port, no check: ready once started). ``port`` names which of
+    the service's ports is probed ("" = the main one). Durations in seconds, docker compose's names."""
+
+    kind: HealthKind = "started"
+    target: str = ""
+    port: str = ""
+    interval: float = 2.0
+    timeout: float = 2.0
+    retries: int = 3
+    start_period: float = 60.0
+    start_interval: float = 0.1
+
+
+@dataclass(frozen=True)
+class Dependency:
+    name: str
+    condition: Condition = "started"
 
 
 @dataclass(frozen=True)
@@ -21,6 +61,17 @@ class Service:
     file_env: Mapping[str, str] = field(default_factory=dict)  # what env_files hold, read at load
     stop_signal: signal.Signals = signal.SIGTERM
     stop_timeout: float = 5.0
+    ports: tuple[PortSpec, ...] = (PortSpec(),)  # the main port first, when the service has one
+    scheme: str = "http"
+    health: HealthCheck = HealthCheck()
+    depends_on: tuple[Dependency, ...] = ()
+    watch: tuple[Path, ...] = ()  # absolute paths (globs expanded against cwd at load)
+    ignore: tuple[str, ...] = ()  # gitignore-style patterns
+    restart_dependents: bool = False
+
+    @property
+    def main_port(self) -> PortSpec | None:
+        return self.ports[0] if self.ports and self.ports[0].name == "" else None
 
     @property
     def argv(self) -> list[str]:
@@ -38,6 +89,10 @@ class Service:
 @dataclass(frozen=True)
 class Settings:
     """The ``[devstack]`` table: settings of the whole stack."""
+
+    port_range: tuple[int, int] = (20000, 29999)
+    debounce: float = 0.1
+    watch_polling: bool = False
 
 
 @dataclass(frozen=True)
