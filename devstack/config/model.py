@@ -65,7 +65,7 @@ class Service:
     scheme: str = "http"
     health: HealthCheck = HealthCheck()
     depends_on: tuple[Dependency, ...] = ()
-    watch: tuple[Path, ...] = ()  # absolute paths (globs expanded against cwd at load)
+    watch: tuple[str, ...] = ()  # absolute paths, or absolute glob patterns ("/p/api/**/*.py")
     ignore: tuple[str, ...] = ()  # gitignore-style patterns
     restart_dependents: bool = False
 
