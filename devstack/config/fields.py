@@ -13,11 +13,18 @@ __all__ = (
     "describe",
     "parse_bool",
     "parse_cmd",
+    "parse_depends_on",
     "parse_duration",
+    "parse_int",
+    "parse_named_ports",
+    "parse_port",
+    "parse_port_range",
+    "parse_scheme",
     "parse_signal",
     "parse_str",
     "parse_str_list",
     "parse_str_table",
+    "parse_watch",
 )
 
 
@@ -150,3 +157,108 @@ def parse_signal(value: Any) -> signal.Signals:
 
 
 Parser = Callable[[Any], Any]
+
+
+def parse_int(value: Any, *, low: int, high: int, what: str = "an integer") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise Invalid(f"{what} from {low} to {high}", value)
+    return value
+
+
+def parse_port(value: Any) -> int | bool:
+    """``port = 8000`` pins, ``port = false`` means no port, ``port = true`` the default (assigned)."""
+    if isinstance(value, bool):
+        return value
+    return parse_int(value, low=1, high=65535, what="true, false or a port number")
+
+
+_PORT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+
+
+def parse_named_ports(value: Any) -> dict[str, int | None]:
+    """``ports = ["admin", "metrics"]`` or ``ports = { admin = 9000, metrics = true }``."""
+    if isinstance(value, list):
+        items: dict[str, Any] = {}
+        for v in value:
+            if not isinstance(v, str):
+                raise Invalid("an array of port names", value)
+            if v in items:
+                raise Invalid("unique port names", v, message=f"port name {v!r} is listed twice")
+            items[v] = True
+    elif isinstance(value, dict):
+        items = value
+    else:
+        raise Invalid('an array of port names (["admin"]) or a table of name = port number', value)
+    out: dict[str, int | None] = {}
+    for name, pin in items.items():
+        if not _PORT_NAME.match(name) or name == "port":
+            raise Invalid("a port name", name, message=f"invalid port name {name!r}: use lower-case "
+                          "letters, digits and _, starting with a letter (and not \"port\")")
+        if pin is True:
+            out[name] = None
+        else:
+            out[name] = parse_int(pin, low=1, high=65535, what=f"true or a port number for {name}")
+    return out
+
+
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
+
+
+def parse_scheme(value: Any) -> str:
+    text = parse_str(value)
+    if not _SCHEME.match(text):
+        raise Invalid('a URL scheme such as "http", "https" or "postgresql"', value)
+    return text
+
+
+_CONDITIONS = {
+    "started": "started", "service_started": "started",
+    "healthy": "healthy", "service_healthy": "healthy",
+    "completed_successfully": "completed_successfully",
+    "service_completed_successfully": "completed_successfully",
+}
+
+
+def parse_depends_on(value: Any) -> tuple[tuple[str, str], ...]:
+    """``["db"]`` (started) or ``{ db = "healthy", migrate = "completed_successfully" }``; docker
+    compose's ``service_*`` spellings and its ``{ condition = "..." }`` form are accepted too."""
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list):
+        if not all(isinstance(v, str) and v for v in value):
+            raise Invalid("an array of service names", value)
+        return tuple((v, "started") for v in value)
+    if not isinstance(value, dict):
+        raise Invalid('an array of service names or a table of name = "condition"', value)
+    out = []
+    for name, cond in value.items():
+        if isinstance(cond, dict) and set(cond) <= {"condition"} and "condition" in cond:
+            cond = cond["condition"]
+        if not isinstance(cond, str) or cond not in _CONDITIONS:
+            raise Invalid("a condition", cond, message=f"depends_on {name}: expected one of \"started\", "
+                          f"\"healthy\", \"completed_successfully\", found {describe(cond)}")
+        out.append((name, _CONDITIONS[cond]))
+    return tuple(out)
+
+
+def parse_watch(value: Any) -> bool | tuple[str, ...]:
+    """``true`` (the service's cwd), ``false``, or paths / glob patterns relative to the cwd."""
+    if isinstance(value, bool):
+        return value
+    return parse_str_list(value, what="paths or glob patterns")
+
+
+def parse_port_range(value: Any) -> tuple[int, int]:
+    """``[20000, 29999]`` or ``"20000-29999"``."""
+    pair: Any = value
+    if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*-\s*\d+\s*", value):
+        pair = [int(p) for p in value.split("-")]
+    if (not isinstance(pair, list) or len(pair) != 2
+            or not all(isinstance(p, int) and not isinstance(p, bool) for p in pair)):
+        raise Invalid('a range such as [20000, 29999] or "20000-29999"', value)
+    low, high = pair
+    if not 1024 <= low <= high <= 65535:
+        raise Invalid("a range within 1024-65535 with the low end first", value)
+    if high - low < 9:
+        raise Invalid("a range of at least 10 ports", value)
+    return (low, high)

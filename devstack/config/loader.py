@@ -7,6 +7,7 @@ was found; ``ConfigError`` carries them all. Nothing here prints.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import tomllib
 from collections.abc import Callable
@@ -14,25 +15,36 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, Problem
+from ..interpolate import references
+from ..naming import env_prefix
 from .envfile import read_env_file
 from .fields import (
     Invalid,
     describe,
+    parse_bool,
     parse_cmd,
+    parse_depends_on,
     parse_duration,
+    parse_int,
+    parse_named_ports,
+    parse_port,
+    parse_port_range,
+    parse_scheme,
     parse_signal,
     parse_str,
     parse_str_list,
     parse_str_table,
+    parse_watch,
 )
 from .locate import find_line
-from .model import Config, Service, Settings
+from .model import Config, Dependency, HealthCheck, HealthKind, PortSpec, Service, Settings
 
 __all__ = ("CONFIG_NAME", "SERVICE_KEYS", "SETTINGS_KEYS", "find_config", "load_config")
 
 CONFIG_NAME = "devstack.toml"
 PROCFILE_NAME = "Procfile"
 RESERVED_NAMES = frozenset({"devstack"})
+_GLOB = re.compile(r"[*?\[]")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 
 # key -> parser. The order is the order of the config reference.
@@ -43,8 +55,31 @@ SERVICE_KEYS: dict[str, Callable[[Any], Any]] = {
     "env_file": lambda v: parse_str_list(v, what="paths"),
     "stop_signal": parse_signal,
     "stop_timeout": parse_duration,
+    "port": parse_port,
+    "ports": parse_named_ports,
+    "scheme": parse_scheme,
+    "health": lambda v: v,  # a table or false, read by _health
+    "depends_on": parse_depends_on,
+    "watch": parse_watch,
+    "ignore": lambda v: parse_str_list(v, what="patterns"),
+    "restart_dependents": parse_bool,
 }
-SETTINGS_KEYS: dict[str, Callable[[Any], Any]] = {}
+HEALTH_KEYS: dict[str, Callable[[Any], Any]] = {
+    "http": parse_str,
+    "tcp": parse_bool,
+    "cmd": parse_str,
+    "port": parse_str,
+    "interval": parse_duration,
+    "timeout": parse_duration,
+    "retries": lambda v: parse_int(v, low=1, high=1000),
+    "start_period": parse_duration,
+    "start_interval": parse_duration,
+}
+SETTINGS_KEYS: dict[str, Callable[[Any], Any]] = {
+    "port_range": parse_port_range,
+    "debounce": parse_duration,
+    "watch_polling": parse_bool,
+}
 TOP_KEYS = ("services", "devstack")
 
 
@@ -150,6 +185,7 @@ def _build(path: Path, text: str, data: dict[str, Any]) -> Config:
             service = _service(r, name, raw)
             if service is not None:
                 services[name] = service
+        _check_stack(r, services, set(table))
     if r.problems:
         raise ConfigError(r.problems)
     return Config(path=path, services=services, settings=settings)
@@ -176,9 +212,98 @@ def _service(r: _Reader, name: str, raw: Any) -> Service | None:
         if not cwd.is_dir():
             r.problem((*key, "cwd"), f"directory not found: {cwd} (cwd is relative to {r.shown})")
     env_files, file_env = _env_files(r, key, values.pop("env_file", None))
+    ports = _ports(values.pop("port", True), values.pop("ports", {}))
+    health = _health(r, key, table.get("health"), ports)
+    values.pop("health", None)
+    depends_on = tuple(Dependency(n, c) for n, c in values.pop("depends_on", ()))
+    watch = _watch(r, key, values.pop("watch", False), cwd)
     if len(r.problems) > before:
         return None
-    return Service(name=name, cwd=cwd, env_files=env_files, file_env=file_env, **values)
+    return Service(name=name, cwd=cwd, env_files=env_files, file_env=file_env, ports=ports, health=health,
+                   depends_on=depends_on, watch=watch, **values)
+
+
+def _check_stack(r: _Reader, services: dict[str, Service], declared: set[str]) -> None:
+    """What needs every service at once: env-variable names, ${...} references. References to a
+    declared service that has problems of its own are not judged (its problems are reported already)."""
+    by_var: dict[str, str] = {}
+    for name in services:
+        var = env_prefix(name)
+        if var in by_var:
+            r.problem(("services", name), f"services {by_var[var]!r} and {name!r} both become {var}_PORT "
+                      "in the environment: rename one")
+        by_var[var] = name
+    port_keys = {n: {p.key for p in s.ports} for n, s in services.items()}
+    for name, svc in services.items():
+        texts = [("cmd", t) for t in ([svc.cmd] if isinstance(svc.cmd, str) else svc.cmd)]
+        texts += [(f"env.{k}", v) for k, v in svc.env.items()]
+        for where, text in texts:
+            for ref in references(text):
+                if ref.service in declared and ref.service not in services:
+                    continue
+                problem = ref.problem(port_keys)
+                if problem is None and not ref.dotted and ref.raw == "PORT" and "port" not in port_keys[name]:
+                    problem = "${PORT}: this service has no port (port = false)"
+                if problem is not None:
+                    r.problem(("services", name, *where.split(".")), problem)
+
+
+def _ports(port: int | bool, named: dict[str, int | None]) -> tuple[PortSpec, ...]:
+    main = [] if port is False else [PortSpec("", None if port is True else port)]
+    return (*main, *(PortSpec(n, pin) for n, pin in named.items()))
+
+
+def _health(r: _Reader, key: tuple[str, ...], raw: Any, ports: tuple[PortSpec, ...]) -> HealthCheck:
+    """``health = false``, a table with one of http / tcp / cmd, or (absent) the default: ready when
+    the main port accepts a connection, or once started for a service without a port."""
+    has_port = bool(ports) and ports[0].name == ""
+    default = HealthCheck(kind="port" if has_port else "started")
+    if raw is None:
+        return default
+    key = (*key, "health")
+    if raw is False:
+        return HealthCheck(kind="started")
+    if not isinstance(raw, dict):
+        r.problem(key, f'expected false or a table such as {{ http = "/healthz" }}, found {describe(raw)}')
+        return default
+    values = r.fields(raw, HEALTH_KEYS, key)
+    kinds = [k for k in ("http", "tcp", "cmd") if k in raw]
+    if len(kinds) != 1:
+        r.problem(key, 'expected exactly one of http = "/path", tcp = true or cmd = "..."'
+                  + (f", found {' and '.join(kinds)}" if kinds else ""))
+        return default
+    kind: HealthKind = kinds[0]  # type: ignore[assignment]
+    if kind == "tcp" and values.get("tcp") is False:
+        r.problem((*key, "tcp"), "tcp = false checks nothing: use health = false to turn checks off")
+    if kind == "http" and not str(values.get("http", "/")).startswith("/"):
+        r.problem((*key, "http"), f"expected a path starting with /, found {describe(raw['http'])}")
+    port = values.pop("port", "")
+    named = sorted(p.name for p in ports if p.name)
+    if kind in ("http", "tcp"):
+        if port and port not in named:
+            r.problem((*key, "port"), f"the service has no port named {port!r}"
+                      + (f" (named ports: {', '.join(named)})" if named else ""))
+        elif not port and not has_port:
+            r.problem(key, f"a {kind} check needs a port, and the service has port = false "
+                           '(name one of its ports with port = "NAME")')
+    target = str(values.pop(kind, "") if kind != "tcp" else "")
+    values.pop("tcp", None)
+    return HealthCheck(kind=kind, target=target, port=port, **values)
+
+
+def _watch(r: _Reader, key: tuple[str, ...], value: bool | tuple[str, ...], cwd: Path) -> tuple[str, ...]:
+    """Absolute paths or glob patterns; a path (not a pattern) that does not exist is an error."""
+    if value is False:
+        return ()
+    if value is True:
+        return (str(cwd),)
+    out = []
+    for entry in value:
+        path = os.path.normpath(os.path.join(cwd, entry))
+        if not _GLOB.search(entry) and not os.path.exists(path):
+            r.problem((*key, "watch"), f"watch path not found: {entry} (relative to the service's cwd {cwd})")
+        out.append(path)
+    return tuple(out)
 
 
 def _env_files(r: _Reader, key: tuple[str, ...],
