@@ -70,25 +70,25 @@ class ServiceProcess:
         self.started = time.monotonic()
 
     @classmethod
-    async def spawn(cls, service: Service, env: dict[str, str], sink: LineSink,
+    async def spawn(cls, service: Service, argv: list[str], env: dict[str, str], sink: LineSink,
                     run_token: str) -> ServiceProcess:
         loop = asyncio.get_running_loop()
         protocol = _Protocol(sink)
         try:
             transport, _ = await loop.subprocess_exec(
-                lambda: protocol, *service.argv,
+                lambda: protocol, *argv,
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 cwd=service.cwd, env=env, start_new_session=True,
                 preexec_fn=pdeathsig_preexec(),
             )
         except FileNotFoundError:
-            raise SpawnError(f"program not found: {service.argv[0]!r} (is it installed and on PATH?)") \
+            raise SpawnError(f"program not found: {argv[0]!r} (is it installed and on PATH?)") \
                 from None
         except PermissionError:
-            raise SpawnError(f"permission denied running {service.argv[0]!r} (is it executable?)") \
+            raise SpawnError(f"permission denied running {argv[0]!r} (is it executable?)") \
                 from None
         except OSError as exc:
-            raise SpawnError(f"cannot start {service.argv[0]!r}: {exc.strerror}") from None
+            raise SpawnError(f"cannot start {argv[0]!r}: {exc.strerror}") from None
         register_child(transport.get_pid())
         return cls(service, run_token, transport, protocol)
 

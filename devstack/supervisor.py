@@ -20,7 +20,7 @@ import psutil
 
 from . import state
 from .config import Config, Service
-from .environment import service_env
+from .environment import Ports, render_argv, service_env
 from .errors import DevstackError
 from .guardian import start_guardian
 from .output import Printer
@@ -68,8 +68,9 @@ class Runner:
             return
         try:
             self.process = await ServiceProcess.spawn(
-                svc, service_env(svc, self.sup.record.token), printer.sink(svc.name),
-                self.sup.record.token)
+                svc, render_argv(self.sup.config, self.sup.ports, svc),
+                service_env(self.sup.config, svc, self.sup.ports, self.sup.record.token),
+                printer.sink(svc.name), self.sup.record.token)
         except SpawnError as exc:
             self.state, self.exit_code = State.FAILED, 127
             printer.event(f"{svc.name} failed to start: {exc}", svc.name, error=True)
@@ -121,6 +122,7 @@ class Supervisor:
         self.printer = printer
         self.options = options
         self.runners = {n: Runner(config.services[n], self) for n in names}
+        self.ports: Ports = {}
         self.record = state.RunRecord.for_this_process()
         self.force = asyncio.Event()
         self._stop = asyncio.Event()
