@@ -13,6 +13,7 @@ import logging
 import signal
 import subprocess
 import time
+from typing import Any
 
 from .config import Service
 from .output import LineSink
@@ -142,7 +143,7 @@ class ServiceProcess:
     async def _gone_within(self, seconds: float, force: asyncio.Event | None) -> bool:
         """Wait until the leader has exited and no member is left, or the time is up (or ``force``)."""
         deadline = time.monotonic() + seconds
-        waiters: list[asyncio.Future[object]] = [asyncio.shield(self._protocol.exited)]
+        waiters: list[asyncio.Future[Any]] = [asyncio.shield(self._protocol.exited)]
         force_task = asyncio.ensure_future(force.wait()) if force is not None else None
         if force_task is not None:
             waiters.append(force_task)

@@ -7,24 +7,23 @@ SIGINT, SIGTERM or SIGHUP stop the stack gracefully; a second SIGINT kills what 
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import psutil
 
 from . import state
-from .config import Config, Service
-from .environment import Ports, render_argv, service_env
+from .config import Config
+from .environment import Ports
 from .errors import DevstackError
 from .guardian import start_guardian
 from .output import Printer
-from .process import ServiceProcess, SpawnError, describe_exit
+from .runner import Monitor, Phase, Runner
 from .tree import find_members, kill_all, reap_orphans, set_child_subreaper, unregister_child
 
 __all__ = ("Options", "Supervisor", "reap_previous_run")
@@ -43,78 +42,6 @@ class Options:
     abort_on_exit: bool = False
 
 
-class State(enum.Enum):
-    PENDING = "pending"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    EXITED = "exited"
-    FAILED = "failed"  # could not be started
-
-
-class Runner:
-    """One service's life: start, wait, report."""
-
-    def __init__(self, service: Service, sup: Supervisor) -> None:
-        self.service = service
-        self.sup = sup
-        self.state = State.PENDING
-        self.process: ServiceProcess | None = None
-        self.exit_code: int | None = None
-
-    async def run(self) -> None:
-        svc, printer = self.service, self.sup.printer
-        printer.start_log(svc.name)
-        if self.sup.stopping:
-            return
-        try:
-            self.process = await ServiceProcess.spawn(
-                svc, render_argv(self.sup.config, self.sup.ports, svc),
-                service_env(self.sup.config, svc, self.sup.ports, self.sup.record.token),
-                printer.sink(svc.name), self.sup.record.token)
-        except SpawnError as exc:
-            self.state, self.exit_code = State.FAILED, 127
-            printer.event(f"{svc.name} failed to start: {exc}", svc.name, error=True)
-            self.sup.service_ended(self)
-            return
-        self.state = State.RUNNING
-        self.sup.record_group(svc.name, self.process.pid)
-        printer.event(f"{svc.name} started (pid {self.process.pid}): {svc.display_cmd}", svc.name)
-        if self.sup.stopping:  # the stack was told to stop while this one was being spawned
-            await self.stop()
-            return
-        code = await self.process.wait()
-        if self.state is State.STOPPING:
-            return  # stop() reports
-        self.exit_code = code
-        self.state = State.EXITED
-        printer.event(f"{svc.name} {describe_exit(code)}", svc.name, error=code != 0)
-        if self.process.members():  # it exited but left processes of its own behind
-            printer.event(f"{svc.name}: stopping the processes it left running", svc.name)
-        await self.process.stop(self.sup.force)
-        self.sup.service_ended(self)
-
-    async def stop(self) -> None:
-        proc = self.process
-        if proc is None or self.state is not State.RUNNING:
-            return
-        self.state = State.STOPPING
-        svc = self.service
-        sig = svc.stop_signal.name
-        started = time.monotonic()
-        graceful = await proc.stop(self.sup.force)
-        self.exit_code = proc.returncode
-        self.state = State.EXITED
-        took = time.monotonic() - started
-        if graceful:
-            self.sup.printer.event(f"{svc.name} stopped ({sig}, {took:.2f} s)", svc.name)
-        elif self.sup.force.is_set():
-            self.sup.printer.event(f"{svc.name} killed (second interrupt)", svc.name, error=True)
-        else:
-            self.sup.printer.event(
-                f"{svc.name} did not stop within {svc.stop_timeout:g} s of {sig}: killed with SIGKILL "
-                f"(raise stop_timeout, or set stop_signal to one it handles)", svc.name, error=True)
-
-
 class Supervisor:
     def __init__(self, config: Config, names: Iterable[str], printer: Printer,
                  options: Options = Options()) -> None:
@@ -122,13 +49,12 @@ class Supervisor:
         self.printer = printer
         self.options = options
         self.runners = {n: Runner(config.services[n], self) for n in names}
+        self.watching = False
         self.ports: Ports = {}
         self.record = state.RunRecord.for_this_process()
         self.force = asyncio.Event()
         self._stop = asyncio.Event()
         self._stop_signal: signal.Signals | None = None
-        self._remaining = len(self.runners)
-        self._all_ended = asyncio.Event()
         self._guardian: subprocess.Popen[bytes] | None = None
         self._reap_handle: asyncio.TimerHandle | None = None
 
@@ -142,18 +68,20 @@ class Supervisor:
         state.write_run(state_dir, self.record)
         self._guardian = start_guardian(self.record.token, state_dir)
         try:
-            tasks = [asyncio.create_task(r.run(), name=f"service {n}")
-                     for n, r in self.runners.items()]
-            if not tasks:
-                self._all_ended.set()
-            stop_wait = asyncio.create_task(self._stop.wait())
-            ended_wait = asyncio.create_task(self._all_ended.wait())
-            await asyncio.wait([stop_wait, ended_wait], return_when=asyncio.FIRST_COMPLETED)
-            stop_wait.cancel()
-            ended_wait.cancel()
+            tasks = {asyncio.create_task(self._run_service(r), name=f"service {n}")
+                     for n, r in self.runners.items()}
+            everything = asyncio.ensure_future(asyncio.gather(*tasks)) if tasks else None
+            waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._stop.wait())]
+            if everything is not None:
+                waiters.append(everything)
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            waiters[0].cancel()
             if self._stop.is_set():
                 await self._stop_all()
-            await asyncio.gather(*tasks)
+            elif tasks:
+                self.printer.event("all services have ended")
+            if everything is not None:
+                await everything
         finally:
             self._remove_signals(loop)
             state.clear_run(state_dir)
@@ -161,26 +89,33 @@ class Supervisor:
             self.printer.close()
         if self._stop_signal is not None:
             return EXIT_CODES.get(self._stop_signal, 1)
-        failed = any(r.exit_code not in (0, None) for r in self.runners.values())
-        return 1 if failed else 0
+        return 1 if any(self._failed(r) for r in self.runners.values()) else 0
+
+    @staticmethod
+    def _failed(r: Runner) -> bool:
+        return r.phase in (Phase.FAILED, Phase.NOT_STARTED) or (r.exit_code not in (0, None)
+                                                                and r.phase is Phase.EXITED)
+
+    async def _run_service(self, runner: Runner) -> None:
+        await runner.run()
+        if self.options.abort_on_exit and not self.stopping:
+            self.request_stop(f"{runner.service.name} ended and --abort-on-exit is set")
 
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
+
+    def stop_requested(self) -> Coroutine[object, object, bool]:
+        return self._stop.wait()
 
     def request_stop(self, reason: str) -> None:
         if not self._stop.is_set():
             self.printer.event(f"stopping ({reason})")
             self._stop.set()
 
-    def service_ended(self, runner: Runner) -> None:
-        self._remaining -= 1
-        if self.options.abort_on_exit and not self._stop.is_set():
-            self.request_stop(f"{runner.service.name} ended and --abort-on-exit is set")
-        if self._remaining == 0:
-            if not self._stop.is_set():
-                self.printer.event("all services have ended")
-            self._all_ended.set()
+    def make_monitor(self, runner: Runner) -> Monitor | None:
+        """The health monitor for a freshly started service; None when it is ready once started."""
+        return None
 
     def record_group(self, name: str, pid: int) -> None:
         try:
@@ -191,7 +126,13 @@ class Supervisor:
         state.write_run(self.config.state_dir, self.record)
 
     async def _stop_all(self) -> None:
-        await asyncio.gather(*(r.stop() for r in self.runners.values()))
+        """Dependents stop before what they depend on; unrelated services stop in parallel."""
+        dependents: dict[str, list[Runner]] = {n: [] for n in self.runners}
+        for runner in self.runners.values():
+            for dep in runner.service.depends_on:
+                if dep.name in dependents:
+                    dependents[dep.name].append(runner)
+        await asyncio.gather(*(r.stop(dependents[n]) for n, r in self.runners.items()))
         # anything of the run that escaped every process group (re-parented to us as subreaper)
         left = find_members(self.record.token)
         if left:

@@ -49,7 +49,8 @@ def _prctl() -> Callable[..., int] | None:
         return None
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl  # type: ignore[no-any-return]
+        prctl: Callable[..., int] = libc.prctl
+        return prctl
     except (OSError, AttributeError):
         return None
 

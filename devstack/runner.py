@@ -1,0 +1,282 @@
+"""One service's life inside a running stack: wait for its dependencies, start, become ready, restart
+on request, report how it ended, stop in order.
+
+A ``Runner`` is owned by the ``Supervisor`` and runs as one asyncio task. Others observe it through
+``phase`` and wait on it through ``reached(condition)``, which is how ``depends_on`` gates a start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Protocol
+
+from .config import Service
+from .environment import render_argv, service_env
+from .process import ServiceProcess, SpawnError, describe_exit
+
+if TYPE_CHECKING:
+    from .supervisor import Supervisor
+
+__all__ = ("Phase", "Runner")
+
+log = logging.getLogger("devstack.runner")
+
+
+class Phase(enum.Enum):
+    PENDING = "pending"
+    WAITING = "waiting"  # for its dependencies
+    STARTING = "starting"  # spawned, not ready yet
+    RUNNING = "running"  # ready (no health check beyond having started)
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+    RESTARTING = "restarting"
+    STOPPING = "stopping"
+    STOPPED = "stopped"  # stopped by devstack
+    EXITED = "exited"  # ended on its own
+    FAILED = "failed"  # could not be started, or never became healthy
+    NOT_STARTED = "not started"  # a dependency failed
+
+
+class Monitor(Protocol):
+    """What the runner needs of a health monitor."""
+
+    async def run(self) -> None: ...
+
+
+class Runner:
+    def __init__(self, service: Service, sup: Supervisor) -> None:
+        self.service = service
+        self.sup = sup
+        self.phase = Phase.PENDING
+        self.process: ServiceProcess | None = None
+        self.exit_code: int | None = None
+        self.restarts = 0
+        self.started_at = 0.0  # monotonic time of the last spawn
+        self.last_ready_lag: float | None = None
+        self.why = ""  # why it failed or was not started
+        self._started = asyncio.Event()  # spawned at least once
+        self._ready = asyncio.Event()  # ready at least once
+        self._decided = asyncio.Event()  # will not (by itself) become ready / complete any more
+        self._exited = asyncio.Event()
+        self._restart = asyncio.Event()
+        self._restarted: list[asyncio.Future[None]] = []
+        self._monitor_task: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()
+
+    # -- what dependents wait on ----------------------------------------------------------------
+
+    async def reached(self, condition: str) -> bool:
+        """Wait until ``condition`` (started / healthy / completed_successfully) holds or cannot hold
+        any more; True if it holds."""
+        if condition == "started":
+            await _first(self._started.wait(), self._decided.wait())
+            return self._started.is_set()
+        if condition == "healthy":
+            await _first(self._ready.wait(), self._decided.wait())
+            return self._ready.is_set()
+        await self._decided.wait()  # completed_successfully
+        return self.phase is Phase.EXITED and self.exit_code == 0
+
+    def mark_ready(self, message: str | None = None) -> None:
+        """Called by the health monitor (or at once, for a service with nothing to check)."""
+        self.last_ready_lag = time.monotonic() - self.started_at
+        self.phase = Phase.RUNNING if self.service.health.kind == "started" else Phase.HEALTHY
+        self._ready.set()
+        self._resolve_restarted()
+        if message:
+            self.sup.printer.event(message, self.service.name)
+
+    def _resolve_restarted(self) -> None:
+        for fut in self._restarted:
+            if not fut.done():
+                fut.set_result(None)
+        self._restarted.clear()
+
+    def mark_unhealthy(self, message: str) -> None:
+        self.phase = Phase.UNHEALTHY
+        self.sup.printer.event(message, self.service.name, error=True)
+
+    def mark_never_ready(self, message: str) -> None:
+        self.phase = Phase.FAILED
+        self.why = message
+        self._decided.set()
+        self.sup.printer.event(message, self.service.name, error=True)
+
+    # -- life ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        svc, printer = self.service, self.sup.printer
+        printer.start_log(svc.name)
+        if not await self._dependencies_hold():
+            return
+        while not self.sup.stopping:
+            outcome = await self._run_once()
+            if outcome == "restart":
+                continue
+            if outcome == "stop":
+                return
+            self._decided.set()
+            self._resolve_restarted()
+            if not self._restartable():
+                return
+            # a watched service that ended waits for the next change (nodemon's "waiting for changes")
+            printer.event(f"{svc.name} will start again when its files change", svc.name)
+            if await _first(self._restart.wait(), self.sup.stop_requested()) != 0:
+                return
+            self._restart.clear()
+            self._decided.clear()
+
+    async def _dependencies_hold(self) -> bool:
+        deps = self.service.depends_on
+        if not deps:
+            return True
+        self.phase = Phase.WAITING
+        names = ", ".join(f"{d.name} ({d.condition.replace('_', ' ')})" for d in deps)
+        self.sup.printer.event(f"{self.service.name} waiting for {names}", self.service.name)
+        for dep in deps:
+            other = self.sup.runners[dep.name]
+            if await other.reached(dep.condition):
+                continue
+            if self.sup.stopping:
+                return False
+            self.phase = Phase.NOT_STARTED
+            self.why = f"{self.service.name} not started: {other.failure_phrase(dep.condition)}"
+            self.sup.printer.event(self.why, self.service.name, error=True)
+            self._decided.set()
+            return False
+        return True
+
+    def failure_phrase(self, condition: str) -> str:
+        name = self.service.name
+        if self.phase is Phase.NOT_STARTED:
+            return f"{name} was not started"
+        if self.phase is Phase.FAILED and self._started.is_set() and not self._exited.is_set():
+            return f"{name} never became healthy"
+        if self.exit_code is not None and self._exited.is_set():
+            if condition == "completed_successfully" and self.exit_code != 0:
+                return f"{name} did not complete successfully ({describe_exit(self.exit_code)})"
+            return f"{name} {describe_exit(self.exit_code)}"
+        return f"{name} could not be started"
+
+    async def _run_once(self) -> str:
+        """Start the service and wait: returns "restart", "stop", or "ended"."""
+        svc, printer, sup = self.service, self.sup.printer, self.sup
+        self._exited.clear()
+        self.phase = Phase.STARTING
+        self.started_at = time.monotonic()
+        try:
+            self.process = await ServiceProcess.spawn(
+                svc, render_argv(sup.config, sup.ports, svc),
+                service_env(sup.config, svc, sup.ports, sup.record.token),
+                printer.sink(svc.name), sup.record.token)
+        except SpawnError as exc:
+            self.phase, self.exit_code = Phase.FAILED, 127
+            self.why = f"{svc.name} failed to start: {exc}"
+            printer.event(self.why, svc.name, error=True)
+            self._exited.set()
+            return "ended"
+        self._started.set()
+        sup.record_group(svc.name, self.process.pid)
+        printer.event(f"{svc.name} started (pid {self.process.pid}): {svc.display_cmd}", svc.name)
+        self._start_monitor()
+        exit_wait = asyncio.ensure_future(self.process.wait())
+        which = await _first(exit_wait, self._restart.wait(), sup.stop_requested())
+        if which != 0:
+            exit_wait.cancel()
+            self._stop_monitor()
+            if which == 1:
+                self._restart.clear()
+                await self._stop_for_restart()
+                return "restart"
+            return "stop"  # the supervisor stops services in dependency order
+        self._stop_monitor()
+        code = exit_wait.result()
+        self.exit_code = code
+        self.phase = Phase.EXITED
+        self._exited.set()
+        printer.event(f"{svc.name} {describe_exit(code)}", svc.name, error=code != 0)
+        if self.process.members():  # it exited but left processes of its own behind
+            printer.event(f"{svc.name}: stopping the processes it left running", svc.name)
+        await self.process.stop(sup.force)
+        return "ended"
+
+    def _restartable(self) -> bool:
+        return bool(self.service.watch) and self.sup.watching and not self.sup.stopping
+
+    def _start_monitor(self) -> None:
+        monitor = self.sup.make_monitor(self)
+        if monitor is None:
+            self.mark_ready()
+            return
+        self._monitor_task = asyncio.create_task(monitor.run(), name=f"health {self.service.name}")
+
+    def _stop_monitor(self) -> None:
+        if self._monitor_task is not None:
+            self._monitor_task.cancel()
+            self._monitor_task = None
+
+    # -- restart and stop ---------------------------------------------------------------------
+
+    def request_restart(self) -> asyncio.Future[None]:
+        """Ask for a restart; the future completes when the new instance is ready (or has ended)."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._restarted.append(fut)
+        self._restart.set()
+        return fut
+
+    async def _stop_for_restart(self) -> None:
+        proc = self.process
+        assert proc is not None
+        self.phase = Phase.RESTARTING
+        self.restarts += 1
+        await proc.stop(self.sup.force)
+
+    async def stop(self, wait_for: list[Runner] | None = None) -> None:
+        """Stop after the runners in ``wait_for`` (its dependents) have stopped."""
+        if wait_for and not self.sup.force.is_set():
+            await _first(asyncio.gather(*(r._stopped.wait() for r in wait_for)), self.sup.force.wait())
+        try:
+            await self._stop_now()
+        finally:
+            self._stopped.set()
+
+    async def _stop_now(self) -> None:
+        self._stop_monitor()
+        proc = self.process
+        if proc is None or self._exited.is_set() or proc.exited and not proc.members():
+            return
+        self.phase = Phase.STOPPING
+        svc = self.service
+        sig = svc.stop_signal.name
+        began = time.monotonic()
+        graceful = await proc.stop(self.sup.force)
+        self.exit_code = proc.returncode
+        self.phase = Phase.STOPPED
+        took = time.monotonic() - began
+        if graceful:
+            self.sup.printer.event(f"{svc.name} stopped ({sig}, {took:.2f} s)", svc.name)
+        elif self.sup.force.is_set():
+            self.sup.printer.event(f"{svc.name} killed (second interrupt)", svc.name, error=True)
+        else:
+            self.sup.printer.event(
+                f"{svc.name} did not stop within {svc.stop_timeout:g} s of {sig}: killed with SIGKILL "
+                f"(raise stop_timeout, or set stop_signal to one it handles)", svc.name, error=True)
+
+
+async def _first(*waitables: Awaitable[object]) -> int:
+    """Wait for the first of several awaitables; returns its index and cancels the others (futures
+    passed in are left to their owners)."""
+    futures = [asyncio.ensure_future(w) for w in waitables]
+    owned = [f for f, w in zip(futures, waitables, strict=True) if f is not w]
+    try:
+        done, _ = await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+        return next(i for i, f in enumerate(futures) if f in done)
+    finally:
+        for f in owned:
+            if not f.done():
+                f.cancel()
+

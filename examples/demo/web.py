@@ -1,0 +1,53 @@
+"""The front end: serves a page whose script calls the API at the URL devstack injected (API_URL), and
+GET /check, where the server itself calls the API the same way (used by the end-to-end test)."""
+
+import json
+import os
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+API_URL = os.environ["API_URL"]
+
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>devstack demo</title></head>
+<body style="font-family: sans-serif">
+<h1>devstack demo</h1>
+<p>API: <code id="api">{api}</code></p>
+<ul id="items"><li>loading…</li></ul>
+<script>
+fetch("{api}/api/items").then(r => r.json()).then(data => {{
+  document.getElementById("items").innerHTML =
+    data.items.map(i => "<li>" + i.name + "</li>").join("") + "<li><em>api v" + data.version + "</em></li>";
+}}).catch(e => {{ document.getElementById("items").innerHTML = "<li>API unreachable: " + e + "</li>"; }});
+</script>
+</body></html>
+"""
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path == "/healthz":
+            self.reply(200, "text/plain", b"ok")
+        elif self.path == "/check":
+            with urllib.request.urlopen(f"{API_URL}/api/items", timeout=5) as resp:
+                self.reply(200, "application/json", json.dumps(json.load(resp)).encode())
+        elif self.path == "/":
+            self.reply(200, "text/html; charset=utf-8", PAGE.format(api=API_URL).encode())
+        else:
+            self.reply(404, "text/plain", b"not found")
+
+    def reply(self, status: int, kind: str, data: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, fmt: str, *args: object) -> None:
+        print(f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}")
+
+
+if __name__ == "__main__":
+    server = ThreadingHTTPServer((os.environ["HOST"], int(os.environ["PORT"])), Handler)
+    print(f"web listening on http://{os.environ['HOST']}:{os.environ['PORT']} (API at {API_URL})")
+    server.serve_forever()
