@@ -12,7 +12,7 @@ import enum
 import logging
 import time
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .config import Service
 from .environment import render_argv, service_env
@@ -105,6 +105,20 @@ class Runner:
         self.why = message
         self._decided.set()
         self.sup.printer.event(message, self.service.name, error=True)
+
+    def snapshot(self) -> dict[str, Any]:
+        proc = self.process
+        alive = proc is not None and not proc.exited
+        return {
+            "name": self.service.name,
+            "state": self.phase.value,
+            "pid": proc.pid if alive and proc is not None else None,
+            "ports": dict(self.sup.ports.get(self.service.name, {})),
+            "uptime": round(time.monotonic() - self.started_at, 3) if alive else None,
+            "restarts": self.restarts,
+            "exit_code": self.exit_code,
+            "why": self.why or None,
+        }
 
     # -- life ---------------------------------------------------------------------------------
 

@@ -19,6 +19,8 @@ import psutil
 
 from . import state
 from .config import Config
+from .control.paths import socket_path
+from .control.server import ControlServer
 from .environment import Ports
 from .errors import DevstackError
 from .guardian import start_guardian
@@ -65,8 +67,11 @@ class Supervisor:
         set_child_subreaper()
         loop = asyncio.get_running_loop()
         self._install_signals(loop)
-        state.write_run(state_dir, self.record)
         self._guardian = start_guardian(self.record.token, state_dir)
+        control = ControlServer(self, socket_path(state_dir))
+        await control.start()
+        self.record.control = str(control.path)
+        state.write_run(state_dir, self.record)
         try:
             tasks = {asyncio.create_task(self._run_service(r), name=f"service {n}")
                      for n, r in self.runners.items()}
@@ -84,6 +89,7 @@ class Supervisor:
                 await everything
         finally:
             self._remove_signals(loop)
+            await control.close()
             state.clear_run(state_dir)
             self._close_guardian()
             self.printer.close()
@@ -116,6 +122,16 @@ class Supervisor:
     def make_monitor(self, runner: Runner) -> Monitor | None:
         """The health monitor for a freshly started service; None when it is ready once started."""
         return None
+
+    def snapshot(self) -> dict[str, Any]:
+        """The live state of the stack, as the control API serves it."""
+        return {
+            "pid": os.getpid(),
+            "project": str(self.config.root),
+            "config": str(self.config.path),
+            "stopping": self.stopping,
+            "services": [r.snapshot() for r in self.runners.values()],
+        }
 
     def record_group(self, name: str, pid: int) -> None:
         try:
