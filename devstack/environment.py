@@ -15,7 +15,7 @@ from .interpolate import OWN_NAMES, Reference, render
 from .naming import env_prefix
 from .tree import RUN_VAR, SERVICE_VAR
 
-__all__ = ("HOST", "Ports", "render_argv", "service_env", "stack_env", "url")
+__all__ = ("HOST", "Ports", "render_argv", "service_env", "stack_env", "url", "write_env_file")
 
 HOST = "127.0.0.1"
 Ports = Mapping[str, Mapping[str, int]]  # service -> port key ("port" or a name) -> port
@@ -96,3 +96,12 @@ def service_env(config: Config, service: Service, ports: Ports, run_token: str,
     env[SERVICE_VAR] = service.name
     env[RUN_VAR] = run_token
     return env
+
+
+def write_env_file(config: Config, ports: Ports) -> None:
+    """``.devstack/env``: the generated values, for shells (``set -a; . .devstack/env``) and scripts."""
+    from .report import env_lines
+    from .state import write_private
+
+    write_private(config.state_dir / "env", "# written by devstack up; every service sees these\n"
+                  + env_lines(stack_env(config, ports)) + "\n")

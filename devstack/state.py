@@ -16,7 +16,8 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ("RunRecord", "clear_run", "ensure_state_dir", "process_matches", "read_run", "write_run")
+__all__ = ("RunRecord", "clear_run", "ensure_state_dir", "process_matches", "read_run", "write_private",
+           "write_run")
 
 RUN_FILE = "run.json"
 
@@ -27,7 +28,7 @@ def ensure_state_dir(path: Path) -> Path:
     os.chmod(path, 0o700)
     ignore = path / ".gitignore"
     if not ignore.exists():
-        _write_private(ignore, "*\n")
+        write_private(ignore, "*\n")
     return path
 
 
@@ -70,7 +71,7 @@ def read_run(state_dir: Path) -> RunRecord | None:
 
 
 def write_run(state_dir: Path, record: RunRecord) -> None:
-    _write_private(state_dir / RUN_FILE, json.dumps(asdict(record), indent=1))
+    write_private(state_dir / RUN_FILE, json.dumps(asdict(record), indent=1))
 
 
 def clear_run(state_dir: Path) -> None:
@@ -80,7 +81,7 @@ def clear_run(state_dir: Path) -> None:
         pass
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     """Write atomically (temp file + rename) with mode 0600, so a crash never leaves half a file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
