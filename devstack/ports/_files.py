@@ -1,0 +1,54 @@
+"""Small file helpers shared by the port store and the lease registry: private atomic writes and an
+exclusive lock with a deadline."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import PortError
+
+__all__ = ("locked", "write_private")
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write atomically (temp file + rename, so a reader never sees half a file) with mode 0600."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def locked(path: Path, timeout: float = 10.0) -> Iterator[None]:
+    """Hold ``flock(LOCK_EX)`` on ``path`` (created 0600). flock has no timeout of its own, and a holder
+    that is stopped (Ctrl-Z) would otherwise hang every other devstack of this user, so retry with a
+    deadline and then say who to look for."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise PortError(
+                        f"{path} stayed locked for {timeout:g} s: another devstack is stuck allocating "
+                        f"ports (a stopped process? see: fuser {path})") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+        yield
+    finally:
+        os.close(fd)  # releases the lock

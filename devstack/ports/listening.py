@@ -1,0 +1,158 @@
+"""The contract, verified: which TCP ports a service's processes really listen on, and what is wrong
+with that.
+
+Telling a service ``PORT=21432`` proves nothing; many tools ignore it and fall back to their own default
+(vite's 5173, Flask's 5000), or bind every interface. devstack looks at the sockets the service's process
+tree holds and says so in plain words, instead of leaving the user to wonder why a URL does not answer.
+
+    >>> verify("web", {"port": 21433}, [Listen(99, "127.0.0.1", 5173)])[0].message  # doctest: +ELLIPSIS
+    'web listens on 5173, not on its PORT 21433: ...'
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import psutil
+
+__all__ = ("Finding", "FindingKind", "Listen", "listening", "verify")
+
+log = logging.getLogger("devstack.ports.listening")
+
+FindingKind = Literal["ignored_port", "not_listening", "missing_port", "exposed", "ipv6_only"]
+
+
+class Listen(NamedTuple):
+    """One listening TCP socket: the process holding it, its address and port."""
+
+    pid: int
+    ip: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something about a service's sockets a user should know. ``kind``:
+
+    - ``ignored_port``: it listens, but not on the port it was given (and on another one instead);
+    - ``not_listening``: it listens on nothing at all (the caller decides when that is worth saying);
+    - ``missing_port``: one of its ports (a named one, usually) has no listener;
+    - ``exposed``: it listens on a wildcard or external address, reachable from the network;
+    - ``ipv6_only``: it listens on ::1 only, where devstack's URLs (127.0.0.1) do not reach it.
+    """
+
+    kind: FindingKind
+    message: str
+    port: int | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def listening(pids: Iterable[int]) -> list[Listen]:
+    """The TCP sockets in LISTEN state held by ``pids``, sorted and without repeats.
+
+    One ``net_connections`` per process (it reads that process's descriptors only), rather than the
+    system-wide table, which walks every process on the machine. A process that is gone or not ours to
+    inspect is skipped. A socket shared by a pre-forked server and its workers is reported for each."""
+    found: set[Listen] = set()
+    for pid in set(pids):
+        try:
+            conns = psutil.Process(pid).net_connections(kind="tcp")
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+        except psutil.AccessDenied:
+            log.debug("cannot see the sockets of pid %d", pid)
+            continue
+        for conn in conns:
+            if conn.status == psutil.CONN_LISTEN and conn.laddr:
+                found.add(Listen(pid, _plain_ip(conn.laddr.ip), conn.laddr.port))
+    return sorted(found, key=lambda s: (s.port, s.ip, s.pid))
+
+
+def _plain_ip(ip: str) -> str:
+    """``::ffff:127.0.0.1`` is 127.0.0.1 as far as a user is concerned."""
+    try:
+        address = ipaddress.ip_address(ip.split("%")[0])
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return ip
+
+
+def _is_loopback(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _what(service: str, key: str) -> str:
+    return "its PORT" if key == "port" else f"its {key} port"
+
+
+def _how(service: str, key: str) -> str:
+    return "pass --port ${PORT}" if key == "port" else f"use ${{{service}.ports.{key}}}"
+
+
+def _ports(ports: Iterable[int]) -> str:
+    return ", ".join(str(p) for p in sorted(set(ports)))
+
+
+def verify(service: str, expected: Mapping[str, int], listens: Sequence[Listen]) -> list[Finding]:
+    """Compare what ``service`` was told (port key -> port) with what it listens on (``listening()``).
+
+    Ports it listens on beyond the expected ones are no finding by themselves (a debugger, a live-reload
+    socket); they are named when an expected port is missing, since that is usually where it went."""
+    findings: list[Finding] = []
+    if not listens:
+        if expected:
+            findings.append(Finding(
+                "not_listening",
+                f"{service} does not listen on any TCP port; it was given {_expected(expected)}",
+                next(iter(expected.values()))))
+        return findings
+
+    by_port: dict[int, set[str]] = {}
+    for sock in listens:
+        by_port.setdefault(sock.port, set()).add(sock.ip)
+    wanted = set(expected.values())
+    elsewhere = [p for p in by_port if p not in wanted]
+
+    for key, port in expected.items():
+        if port in by_port:
+            continue
+        if elsewhere:
+            findings.append(Finding(
+                "ignored_port",
+                f"{service} listens on {_ports(elsewhere)}, not on {_what(service, key)} {port}: "
+                f"{_how(service, key)}", port))
+        else:
+            findings.append(Finding(
+                "missing_port",
+                f"{service} does not listen on {_what(service, key)} {port}: {_how(service, key)}", port))
+
+    for port in sorted(by_port):
+        ips = by_port[port]
+        outside = sorted(ip for ip in ips if not _is_loopback(ip))
+        if outside:
+            shown = " and ".join(f"[{ip}]" if ":" in ip else ip for ip in outside)
+            findings.append(Finding(
+                "exposed",
+                f"{service} listens on {shown} port {port}, reachable from the network: bind 127.0.0.1 "
+                "(${HOST})", port))
+        elif port in wanted and not any(ip.startswith("127.") for ip in ips):
+            findings.append(Finding(
+                "ipv6_only",
+                f"{service} listens on [::1] port {port} only, where http://127.0.0.1:{port} cannot "
+                "reach it: bind 127.0.0.1 (${HOST}) rather than localhost", port))
+    return findings
+
+
+def _expected(expected: Mapping[str, int]) -> str:
+    return ", ".join(f"{'PORT' if key == 'port' else key} {port}" for key, port in expected.items())

@@ -1,0 +1,83 @@
+"""``.devstack/ports.toml``: the ports a project's services were given, kept so they come back next run.
+
+It is written for people as much as for devstack::
+
+    [api]
+    port = 21432
+    admin = 21433
+
+Keys are service names, then port keys (``port`` for the main port, else the port's name). The file
+mirrors the last allocation: services that are gone from the config are dropped from it.
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+
+import tomli_w
+
+from ..errors import PortError
+from ..state import ensure_state_dir
+from ._files import write_private
+
+__all__ = ("PORTS_FILE", "Assignments", "load_assignments", "ports_file", "read_assignments",
+           "write_assignments")
+
+log = logging.getLogger("devstack.ports.store")
+
+PORTS_FILE = "ports.toml"
+Assignments = dict[str, dict[str, int]]  # service -> port key -> port
+
+_HEADER = ("# The ports devstack gave this project's services; they come back on the next run.\n"
+           "# To fix a port for good, pin it in devstack.toml instead (port = 8000).\n\n")
+
+
+def ports_file(project_root: Path) -> Path:
+    return project_root / ".devstack" / PORTS_FILE
+
+
+def load_assignments(project_root: Path) -> tuple[Assignments, list[str]]:
+    """The persisted assignments and a note for every entry that had to be ignored.
+
+    A file that is not TOML at all is an error rather than a reason to hand out new ports: someone
+    edited it, and silently moving every port would undo what stability promises."""
+    path = ports_file(project_root)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        return {}, []
+    except (OSError, UnicodeDecodeError) as e:
+        raise PortError(f"cannot read {path}: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise PortError(f"{path} is not valid TOML ({e}): fix it, or delete it to let devstack "
+                        "assign new ports") from None
+    out: Assignments = {}
+    notes: list[str] = []
+    for service, table in data.items():
+        if not isinstance(table, dict):
+            notes.append(f"{path}: ignoring {service} = {table!r}, expected a table of ports")
+            continue
+        for key, port in table.items():
+            if isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= 65535:
+                out.setdefault(service, {})[key] = port
+            else:
+                notes.append(f"{path}: ignoring {service}.{key} = {port!r}, expected a port number")
+    return out, notes
+
+
+def read_assignments(project_root: Path) -> Assignments:
+    """The persisted assignments (for ``devstack ports`` when no stack runs); {} if there are none."""
+    assignments, notes = load_assignments(project_root)
+    for note in notes:
+        log.warning("%s", note)
+    return assignments
+
+
+def write_assignments(project_root: Path, assignments: Mapping[str, Mapping[str, int]]) -> None:
+    """Replace ports.toml atomically, mode 0600, creating ``.devstack/`` (0700) when missing."""
+    ensure_state_dir(project_root / ".devstack")
+    body = tomli_w.dumps({s: dict(ports) for s, ports in assignments.items() if ports})
+    write_private(ports_file(project_root), _HEADER + body)
