@@ -15,6 +15,8 @@ import subprocess
 import time
 from typing import Any
 
+import psutil
+
 from .config import Service
 from .output import LineSink
 from .tree import (
@@ -117,7 +119,7 @@ class ServiceProcess:
         assert code is not None
         return code
 
-    def members(self) -> list[object]:
+    def members(self) -> list[psutil.Process]:
         return list(find_members(self.run_token, self.service.name, [self.pgid]))
 
     def signal(self, sig: int) -> None:

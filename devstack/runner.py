@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .config import Service
 from .environment import render_argv, service_env
+from .ports import Finding, Listen, listening, verify
 from .process import ServiceProcess, SpawnError, describe_exit
 
 if TYPE_CHECKING:
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
 __all__ = ("Phase", "Runner")
 
 log = logging.getLogger("devstack.runner")
+
+# seconds after a start at which a service that is not ready yet gets its sockets looked at
+CONTRACT_CHECKS = (2.0, 8.0, 20.0)
 
 
 class Phase(enum.Enum):
@@ -65,6 +69,9 @@ class Runner:
         self._restart = asyncio.Event()
         self._restarted: list[asyncio.Future[None]] = []
         self._monitor_task: asyncio.Task[None] | None = None
+        self._verify_task: asyncio.Task[None] | None = None
+        self.findings: list[Finding] = []
+        self._reported: set[str] = set()  # findings already told for the current instance
         self._stopped = asyncio.Event()
 
     # -- what dependents wait on ----------------------------------------------------------------
@@ -89,6 +96,8 @@ class Runner:
         self._resolve_restarted()
         if message:
             self.sup.printer.event(message, self.service.name)
+        if self.expected_ports():
+            self.check_contract(listening_expected=False)
 
     def _resolve_restarted(self) -> None:
         for fut in self._restarted:
@@ -118,7 +127,43 @@ class Runner:
             "restarts": self.restarts,
             "exit_code": self.exit_code,
             "why": self.why or None,
+            "scheme": self.service.scheme,
+            "listening": _by_port(self.listens()) if alive else {},
+            "findings": [{"kind": f.kind, "port": f.port, "message": f.message} for f in self.findings],
         }
+
+    # -- the port contract ----------------------------------------------------------------------
+
+    def expected_ports(self) -> dict[str, int]:
+        return dict(self.sup.ports.get(self.service.name, {}))
+
+    def listens(self) -> list[Listen]:
+        proc = self.process
+        if proc is None or proc.exited:
+            return []
+        return listening(p.pid for p in proc.members())
+
+    def check_contract(self, *, listening_expected: bool) -> list[Finding]:
+        """Compare where the service listens with the ports it was given; tell each new finding once
+        per instance. "Listens nowhere" is only a finding once it should be listening."""
+        findings = verify(self.service.name, self.expected_ports(), self.listens())
+        if not listening_expected:
+            findings = [f for f in findings if f.kind not in ("not_listening", "missing_port")]
+        self.findings = findings
+        for f in findings:
+            if f.message not in self._reported:
+                self._reported.add(f.message)
+                self.sup.printer.event(f.message, self.service.name, error=True)
+        return findings
+
+    async def _watch_contract(self) -> None:
+        """A service that is not ready a while after starting is often listening somewhere else."""
+        for delay in CONTRACT_CHECKS:
+            await asyncio.sleep(delay)
+            if self.process is None or self.process.exited:
+                return
+            if not self._ready.is_set() or self.service.health.kind in ("started", "cmd"):
+                self.check_contract(listening_expected=True)
 
     # -- life ---------------------------------------------------------------------------------
 
@@ -196,7 +241,11 @@ class Runner:
         self._started.set()
         sup.record_group(svc.name, self.process.pid)
         printer.event(f"{svc.name} started (pid {self.process.pid}): {svc.display_cmd}", svc.name)
+        self._reported.clear()
+        self.findings = []
         self._start_monitor()
+        if self.expected_ports():
+            self._verify_task = asyncio.create_task(self._watch_contract(), name=f"contract {svc.name}")
         exit_wait = asyncio.ensure_future(self.process.wait())
         which = await _first(exit_wait, self._restart.wait(), sup.stop_requested())
         if which != 0:
@@ -229,9 +278,10 @@ class Runner:
         self._monitor_task = asyncio.create_task(monitor.run(), name=f"health {self.service.name}")
 
     def _stop_monitor(self) -> None:
-        if self._monitor_task is not None:
-            self._monitor_task.cancel()
-            self._monitor_task = None
+        for task in (self._monitor_task, self._verify_task):
+            if task is not None:
+                task.cancel()
+        self._monitor_task = self._verify_task = None
 
     # -- restart and stop ---------------------------------------------------------------------
 
@@ -279,6 +329,13 @@ class Runner:
             self.sup.printer.event(
                 f"{svc.name} did not stop within {svc.stop_timeout:g} s of {sig}: killed with SIGKILL "
                 f"(raise stop_timeout, or set stop_signal to one it handles)", svc.name, error=True)
+
+
+def _by_port(listens: list[Listen]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for sock in listens:
+        out.setdefault(str(sock.port), []).append(sock.ip)
+    return out
 
 
 async def _first(*waitables: Awaitable[object]) -> int:
