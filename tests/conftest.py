@@ -1,11 +1,16 @@
-"""Shared fixtures. Every test is checked for leaked processes: anything still carrying
-DEVSTACK_SERVICE in its environment after a test (other than what was already there) fails it."""
+"""Shared fixtures. Every test is checked for leaked processes: anything it started that still carries
+DEVSTACK_SERVICE in its environment after the test fails it.
+
+"It started" is told by DEVSTACK_TEST_ID, set in the environment for the test's duration and so
+inherited by every devstack and service the test runs; processes of other runs on the machine (a
+developer's own stack, a parallel test session) are neither reported nor touched."""
 
 from __future__ import annotations
 
 import os
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,11 +25,18 @@ def python(code: str) -> list[str]:
     return [sys.executable, "-u", "-c", code]
 
 
-def devstack_processes() -> dict[int, str]:
+TEST_ID_VAR = "DEVSTACK_TEST_ID"
+
+
+def devstack_processes(test_id: str | None = None) -> dict[int, str]:
+    """Live processes carrying DEVSTACK_SERVICE (and, if given, this test id)."""
     found = {}
     for proc in psutil.process_iter(["pid", "cmdline"]):
         try:
-            if "DEVSTACK_SERVICE" in proc.environ() and proc.status() != psutil.STATUS_ZOMBIE:
+            env = proc.environ()
+            if test_id is not None and env.get(TEST_ID_VAR) != test_id:
+                continue
+            if "DEVSTACK_SERVICE" in env and proc.status() != psutil.STATUS_ZOMBIE:
                 found[proc.pid] = " ".join(proc.info["cmdline"] or [])[:120]
         except (psutil.Error, OSError):
             continue
@@ -44,13 +56,14 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02, message: 
 
 
 @pytest.fixture(autouse=True)
-def no_leaked_processes() -> Iterator[None]:
-    before = set(devstack_processes())
+def no_leaked_processes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    test_id = uuid.uuid4().hex
+    monkeypatch.setenv(TEST_ID_VAR, test_id)
     yield
     deadline = time.monotonic() + LEAK_DEADLINE
     leaked: dict[int, str] = {}
     while time.monotonic() < deadline:
-        leaked = {pid: cmd for pid, cmd in devstack_processes().items() if pid not in before}
+        leaked = devstack_processes(test_id)
         if not leaked:
             return
         time.sleep(0.05)
