@@ -22,6 +22,7 @@ from .control.client import NotRunning, request
 from .environment import service_env, write_env_file
 from .errors import DevstackError, UsageError
 from .output import Printer, use_colour
+from .graph import with_dependencies
 from .ports import allocate, read_assignments, release_project
 from .report import env_lines, ports_rows, status_rows, table
 from .state import ensure_state_dir
@@ -107,7 +108,7 @@ def _selected(config: Config, names: list[str]) -> list[str]:
             hints.append(f"{name!r}" + (f' (did you mean "{close[0]}"?)' if close else ""))
         raise UsageError(f"no such service: {', '.join(hints)}; services in {_shown(config.path)}: "
                          f"{', '.join(known)}")
-    return names or list(config.services)
+    return with_dependencies(names or list(config.services), config.services)
 
 
 def _up(config: Config, args: argparse.Namespace) -> int:

@@ -62,6 +62,7 @@ class Runner:
         self.started_at = 0.0  # monotonic time of the last spawn
         self.last_ready_lag: float | None = None
         self.why = ""  # why it failed or was not started
+        self.env: dict[str, str] = {}
         self._started = asyncio.Event()  # spawned at least once
         self._ready = asyncio.Event()  # ready at least once
         self._decided = asyncio.Event()  # will not (by itself) become ready / complete any more
@@ -90,6 +91,11 @@ class Runner:
 
     def mark_ready(self, message: str | None = None) -> None:
         """Called by the health monitor (or at once, for a service with nothing to check)."""
+        if self._ready.is_set() and self.phase is Phase.UNHEALTHY:  # "healthy again"
+            self.phase = Phase.HEALTHY
+            if message:
+                self.sup.printer.event(message, self.service.name)
+            return
         self.last_ready_lag = time.monotonic() - self.started_at
         self.phase = Phase.RUNNING if self.service.health.kind == "started" else Phase.HEALTHY
         self._ready.set()
@@ -227,11 +233,11 @@ class Runner:
         self._exited.clear()
         self.phase = Phase.STARTING
         self.started_at = time.monotonic()
+        self.env = service_env(sup.config, svc, sup.ports, sup.record.token)
         try:
             self.process = await ServiceProcess.spawn(
-                svc, render_argv(sup.config, sup.ports, svc),
-                service_env(sup.config, svc, sup.ports, sup.record.token),
-                printer.sink(svc.name), sup.record.token)
+                svc, render_argv(sup.config, sup.ports, svc), self.env, printer.sink(svc.name),
+                sup.record.token)
         except SpawnError as exc:
             self.phase, self.exit_code = Phase.FAILED, 127
             self.why = f"{svc.name} failed to start: {exc}"

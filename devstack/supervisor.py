@@ -23,7 +23,9 @@ from .control.paths import socket_path
 from .control.server import ControlServer
 from .environment import Ports
 from .errors import DevstackError
+from .graph import stop_before
 from .guardian import start_guardian
+from .health import HealthMonitor, HealthState, Prober
 from .output import Printer
 from .runner import Monitor, Phase, Runner
 from .tree import find_members, kill_all, reap_orphans, set_child_subreaper, unregister_child
@@ -52,6 +54,7 @@ class Supervisor:
         self.options = options
         self.runners = {n: Runner(config.services[n], self) for n in names}
         self.watching = False
+        self.prober: Prober | None = None
         self.ports: Ports = {}
         self.record = state.RunRecord.for_this_process()
         self.force = asyncio.Event()
@@ -68,6 +71,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         self._install_signals(loop)
         self._guardian = start_guardian(self.record.token, state_dir)
+        self.prober = Prober()
         control = ControlServer(self, socket_path(state_dir))
         await control.start()
         self.record.control = str(control.path)
@@ -90,6 +94,7 @@ class Supervisor:
         finally:
             self._remove_signals(loop)
             await control.close()
+            await self.prober.aclose()
             state.clear_run(state_dir)
             self._close_guardian()
             self.printer.close()
@@ -121,7 +126,25 @@ class Supervisor:
 
     def make_monitor(self, runner: Runner) -> Monitor | None:
         """The health monitor for a freshly started service; None when it is ready once started."""
-        return None
+        svc = runner.service
+        if svc.health.kind == "started" or self.prober is None:
+            return None
+        first = True
+
+        def on_change(health: HealthState, message: str) -> None:
+            nonlocal first
+            if health is HealthState.HEALTHY:
+                if first and runner.restarts:
+                    message = message.replace(f"{svc.name} healthy in", f"{svc.name} restarted, healthy in")
+                first = False
+                runner.mark_ready(message)
+            elif health is HealthState.UNHEALTHY:
+                runner.mark_unhealthy(message)
+            elif health is HealthState.FAILED:
+                runner.mark_never_ready(message)
+
+        return HealthMonitor(svc.name, svc.health, self.prober, ports=self.ports.get(svc.name, {}),
+                             cwd=svc.cwd, env=runner.env, on_change=on_change, started_at=runner.started_at)
 
     def snapshot(self) -> dict[str, Any]:
         """The live state of the stack, as the control API serves it."""
@@ -143,12 +166,8 @@ class Supervisor:
 
     async def _stop_all(self) -> None:
         """Dependents stop before what they depend on; unrelated services stop in parallel."""
-        dependents: dict[str, list[Runner]] = {n: [] for n in self.runners}
-        for runner in self.runners.values():
-            for dep in runner.service.depends_on:
-                if dep.name in dependents:
-                    dependents[dep.name].append(runner)
-        await asyncio.gather(*(r.stop(dependents[n]) for n, r in self.runners.items()))
+        waits = stop_before(self.runners, self.config.services)
+        await asyncio.gather(*(r.stop([self.runners[w] for w in waits[n]]) for n, r in self.runners.items()))
         # anything of the run that escaped every process group (re-parented to us as subreaper)
         left = find_members(self.record.token)
         if left:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, Problem
+from .. import graph
 from ..interpolate import references
 from ..naming import env_prefix
 from .envfile import read_env_file
@@ -186,6 +187,9 @@ def _build(path: Path, text: str, data: dict[str, Any]) -> Config:
             if service is not None:
                 services[name] = service
         _check_stack(r, services, set(table))
+        if services.keys() == table.keys():  # a graph of only some services would mislead
+            for name, message in graph.problems(services):
+                r.problem(("services", name, "depends_on"), message)
     if r.problems:
         raise ConfigError(r.problems)
     return Config(path=path, services=services, settings=settings)
