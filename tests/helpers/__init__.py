@@ -1,0 +1,1 @@
+"""Helpers for the black-box tests: run the real ``devstack`` command on a temporary project."""
