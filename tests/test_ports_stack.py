@@ -79,7 +79,8 @@ def test_interpolation_in_cmd(project: Path) -> None:
         "b": {"cmd": ["sh", "-c", "echo argv ${PORT}; sleep 60"], "ports": ["admin"]},
     })
     with Stack(project, "up") as stack:
-        m = stack.wait_for_line(r"a\s+\| PORT=(\d+) B=http://127\.0\.0\.1:(\d+) ADMIN=(\d+) HOST=127\.0\.0\.1 LIT=$")
+        m = stack.wait_for_line(
+            r"a\s+\| PORT=(\d+) B=http://127\.0\.0\.1:(\d+) ADMIN=(\d+) HOST=127\.0\.0\.1 LIT=$")
         b = stack.wait_for_line(r"b\s+\| argv (\d+)")
     ports = tomllib.loads((project / ".devstack" / "ports.toml").read_text())
     assert int(m.group(1)) == ports["a"]["port"]
