@@ -74,6 +74,10 @@ class Runner:
         self.findings: list[Finding] = []
         self._reported: set[str] = set()  # findings already told for the current instance
         self._stopped = asyncio.Event()
+        self.crash_restarts = 0
+        self._backoff = sup.config.settings.restart_backoff
+        self._started_this_time = False
+        self.restart_reason: str | None = None
 
     # -- what dependents wait on ----------------------------------------------------------------
 
@@ -114,6 +118,8 @@ class Runner:
     def mark_unhealthy(self, message: str) -> None:
         self.phase = Phase.UNHEALTHY
         self.sup.printer.event(message, self.service.name, error=True)
+        if self.service.restart != "no":  # on-failure and always restart what stopped answering
+            self.request_restart(f"{message}; restart = \"{self.service.restart}\"")
 
     def mark_never_ready(self, message: str) -> None:
         self.phase = Phase.FAILED
@@ -184,6 +190,8 @@ class Runner:
                 continue
             if outcome == "stop":
                 return
+            if outcome == "ended" and await self._crash_restart():
+                continue
             self._decided.set()
             self._resolve_restarted()
             if not self._restartable():
@@ -231,6 +239,7 @@ class Runner:
         """Start the service and wait: returns "restart", "stop", or "ended"."""
         svc, printer, sup = self.service, self.sup.printer, self.sup
         self._exited.clear()
+        self._started_this_time = False
         self.phase = Phase.STARTING
         self.started_at = time.monotonic()
         self.env = service_env(sup.config, svc, sup.ports, sup.record.token)
@@ -245,6 +254,7 @@ class Runner:
             self._exited.set()
             return "ended"
         self._started.set()
+        self._started_this_time = True
         sup.record_group(svc.name, self.process.pid)
         printer.event(f"{svc.name} started (pid {self.process.pid}): {svc.display_cmd}", svc.name)
         self._reported.clear()
@@ -273,6 +283,36 @@ class Runner:
         await self.process.stop(sup.force)
         return "ended"
 
+    async def _crash_restart(self) -> bool:
+        """Apply the restart policy to an instance that ended on its own: wait out the backoff and
+        return True to start again, or False (not restarted, or given up)."""
+        svc, settings = self.service, self.sup.config.settings
+        code = self.exit_code
+        if svc.restart == "no" or (svc.restart == "on-failure" and code == 0) or self.sup.stopping:
+            return False
+        if self.phase is Phase.FAILED and not self._started_this_time:
+            return False  # could not even be spawned: another try would fail the same way
+        if svc.max_restarts is not None and self.crash_restarts >= svc.max_restarts:
+            self.phase = Phase.FAILED
+            self.why = f"{svc.name} given up after {self.crash_restarts} restarts"
+            self.sup.printer.event(f"{self.why} (max_restarts = {svc.max_restarts})", svc.name, error=True)
+            return False
+        if time.monotonic() - self.started_at >= settings.restart_reset:
+            self._backoff = settings.restart_backoff
+        delay = self._backoff
+        self._backoff = min(delay * 2, settings.restart_backoff_max)
+        self.crash_restarts += 1
+        self.phase = Phase.RESTARTING
+        limit = f"/{svc.max_restarts}" if svc.max_restarts is not None else ""
+        self.sup.printer.event(f"{svc.name} restarting in {delay:g} s (restart {self.crash_restarts}{limit}, "
+                               f"restart = \"{svc.restart}\")", svc.name)
+        which = await _first(asyncio.sleep(delay), self._restart.wait(), self.sup.stop_requested())
+        if which == 2:
+            return False
+        self._restart.clear()
+        self.restarts += 1
+        return True
+
     def _restartable(self) -> bool:
         return bool(self.service.watch) and self.sup.watching and not self.sup.stopping
 
@@ -291,10 +331,12 @@ class Runner:
 
     # -- restart and stop ---------------------------------------------------------------------
 
-    def request_restart(self) -> asyncio.Future[None]:
-        """Ask for a restart; the future completes when the new instance is ready (or has ended)."""
+    def request_restart(self, reason: str | None = None) -> asyncio.Future[None]:
+        """Ask for a restart (``reason`` is printed); the future completes when the new instance is
+        ready (or has ended)."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._restarted.append(fut)
+        self.restart_reason = reason
         self._restart.set()
         return fut
 
@@ -303,6 +345,10 @@ class Runner:
         assert proc is not None
         self.phase = Phase.RESTARTING
         self.restarts += 1
+        if self.restart_reason:
+            name = self.service.name
+            self.sup.printer.event(f"{name} restarting: {self.restart_reason}", name)
+            self.restart_reason = None
         await proc.stop(self.sup.force)
 
     async def stop(self, wait_for: list[Runner] | None = None) -> None:

@@ -19,6 +19,7 @@ __all__ = (
     "parse_named_ports",
     "parse_port",
     "parse_port_range",
+    "parse_restart",
     "parse_scheme",
     "parse_signal",
     "parse_str",
@@ -262,3 +263,11 @@ def parse_port_range(value: Any) -> tuple[int, int]:
     if high - low < 9:
         raise Invalid("a range of at least 10 ports", value)
     return (low, high)
+
+
+def parse_restart(value: Any) -> str:
+    if value is False:
+        return "no"
+    if value not in ("no", "on-failure", "always"):
+        raise Invalid('one of "no", "on-failure", "always"', value)
+    return str(value)

@@ -11,11 +11,12 @@ import os
 import re
 import tomllib
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, Problem
 from .. import graph
+from ..errors import ConfigError, Problem
 from ..interpolate import references
 from ..naming import env_prefix
 from .envfile import read_env_file
@@ -30,6 +31,7 @@ from .fields import (
     parse_named_ports,
     parse_port,
     parse_port_range,
+    parse_restart,
     parse_scheme,
     parse_signal,
     parse_str,
@@ -64,6 +66,8 @@ SERVICE_KEYS: dict[str, Callable[[Any], Any]] = {
     "watch": parse_watch,
     "ignore": lambda v: parse_str_list(v, what="patterns"),
     "restart_dependents": parse_bool,
+    "restart": parse_restart,
+    "max_restarts": lambda v: parse_int(v, low=0, high=1_000_000),
 }
 HEALTH_KEYS: dict[str, Callable[[Any], Any]] = {
     "http": parse_str,
@@ -80,6 +84,9 @@ SETTINGS_KEYS: dict[str, Callable[[Any], Any]] = {
     "port_range": parse_port_range,
     "debounce": parse_duration,
     "watch_polling": parse_bool,
+    "restart_backoff": parse_duration,
+    "restart_backoff_max": parse_duration,
+    "restart_reset": parse_duration,
 }
 TOP_KEYS = ("services", "devstack")
 
@@ -190,6 +197,7 @@ def _build(path: Path, text: str, data: dict[str, Any]) -> Config:
         if services.keys() == table.keys():  # a graph of only some services would mislead
             for name, message in graph.problems(services):
                 r.problem(("services", name, "depends_on"), message)
+        services = _one_shot_defaults(services, table)
     if r.problems:
         raise ConfigError(r.problems)
     return Config(path=path, services=services, settings=settings)
@@ -250,6 +258,16 @@ def _check_stack(r: _Reader, services: dict[str, Service], declared: set[str]) -
                     problem = "${PORT}: this service has no port (port = false)"
                 if problem is not None:
                     r.problem(("services", name, *where.split(".")), problem)
+
+
+def _one_shot_defaults(services: dict[str, Service], table: dict[str, Any]) -> dict[str, Service]:
+    """A service that another waits for with ``completed_successfully`` is a one-shot task (a
+    migration): it is not restarted unless its own ``restart`` says so."""
+    awaited = {d.name for s in services.values() for d in s.depends_on
+               if d.condition == "completed_successfully"}
+    explicit = {name for name, raw in table.items() if isinstance(raw, dict) and "restart" in raw}
+    return {name: replace(svc, restart="no") if name in awaited - explicit else svc
+            for name, svc in services.items()}
 
 
 def _ports(port: int | bool, named: dict[str, int | None]) -> tuple[PortSpec, ...]:

@@ -13,6 +13,7 @@ __all__ = ("Config", "Dependency", "HealthCheck", "PortSpec", "Service", "Settin
 
 Condition = Literal["started", "healthy", "completed_successfully"]
 HealthKind = Literal["http", "tcp", "cmd", "port", "started"]
+RestartPolicy = Literal["no", "on-failure", "always"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ class Service:
     watch: tuple[str, ...] = ()  # absolute paths, or absolute glob patterns ("/p/api/**/*.py")
     ignore: tuple[str, ...] = ()  # gitignore-style patterns
     restart_dependents: bool = False
+    restart: RestartPolicy = "on-failure"  # "no" for one-shot tasks (see loader)
+    max_restarts: int | None = None  # None: unlimited
 
     @property
     def main_port(self) -> PortSpec | None:
@@ -93,6 +96,9 @@ class Settings:
     port_range: tuple[int, int] = (20000, 29999)
     debounce: float = 0.1
     watch_polling: bool = False
+    restart_backoff: float = 0.5  # the first crash restart's delay; it doubles each time...
+    restart_backoff_max: float = 30.0  # ...up to this
+    restart_reset: float = 30.0  # an instance up this long resets the delay
 
 
 @dataclass(frozen=True)
