@@ -1,9 +1,10 @@
 """The dependency graph of a stack's services: what is wrong with it, start order, stop order.
 
 An edge ``a -> b`` means ``a`` depends on ``b``: ``b`` starts first and stops last. Services with no
-path between them may start and stop in parallel::
+path between them may start and stop in parallel. With ``svc(name, *deps)`` building a ``Service``::
 
-    >>> services = {"api": svc("api", "db"), "web": svc("web", "api"), "db": svc("db"), "mail": svc("mail")}
+    >>> services = {"api": svc("api", "db"), "web": svc("web", "api"), "db": svc("db"),
+    ...             "mail": svc("mail")}
     >>> with_dependencies(["web"], services)
     ['db', 'api', 'web']
     >>> stop_waves(["web", "api", "db", "mail"], services)

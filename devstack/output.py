@@ -15,6 +15,8 @@ import os
 import time
 from pathlib import Path
 
+from .logbuffer import LogBuffer
+
 __all__ = ("MAX_LINE", "LineSink", "Printer", "use_colour")
 
 MAX_LINE = 64 * 1024
@@ -68,6 +70,7 @@ class Printer:
         self.log_dir = log_dir
         self._broken = False
         self._log_fds: dict[str, int] = {}
+        self.buffer = LogBuffer()
         self._log_sizes: dict[str, int] = {}
         self._colours = {name: _COLOURS[i % len(_COLOURS)] for i, name in enumerate(names)}
         if log_dir is not None:
@@ -106,9 +109,12 @@ class Printer:
         file gets a copy."""
         self.clock.tick()
         colour = "1;31" if error else "1"
-        self.write((self._prefix(SELF_NAME, colour) + message + "\n").encode())
+        prefix = self._prefix(SELF_NAME, colour)
+        # a message may span lines (a multi-line cmd): each one gets the prefix, as service lines do
+        self.write((prefix + message.replace("\n", "\n" + prefix) + "\n").encode())
         if service is not None:
-            self.log(service, f"{self.clock.iso} devstack: {message}\n".encode())
+            stamp = f"{self.clock.iso} devstack: "
+            self.log(service, (stamp + message.replace("\n", "\n" + stamp) + "\n").encode())
 
     def log(self, name: str, data: bytes) -> None:
         if self.log_dir is None:
@@ -199,6 +205,7 @@ class LineSink:
             text += SPLIT_MARK
         prefix = p._prefix(self.name, p._colours.get(self.name))
         p.write((prefix + text.replace("\n", "\n" + prefix) + "\n").encode())
+        p.buffer.add(self.name, text)
         if p.log_dir is not None:
             stamp = p.clock.iso + " "
             p.log(self.name, (stamp + text.replace("\n", "\n" + stamp) + "\n").encode())

@@ -74,6 +74,9 @@ class Runner:
         self.findings: list[Finding] = []
         self._reported: set[str] = set()  # findings already told for the current instance
         self._stopped = asyncio.Event()
+        self._park = asyncio.Event()  # `devstack stop NAME`
+        self._start = asyncio.Event()  # `devstack start NAME` of a parked service
+        self._parked = asyncio.Event()
         self.crash_restarts = 0
         self._backoff = sup.config.settings.restart_backoff
         self._started_this_time = False
@@ -181,7 +184,6 @@ class Runner:
 
     async def run(self) -> None:
         svc, printer = self.service, self.sup.printer
-        printer.start_log(svc.name)
         if not await self._dependencies_hold():
             return
         while not self.sup.stopping:
@@ -190,6 +192,12 @@ class Runner:
                 continue
             if outcome == "stop":
                 return
+            if outcome == "parked":  # stopped by `devstack stop`: wait for `devstack start`
+                if await _first(self._start.wait(), self.sup.stop_requested()) != 0:
+                    return
+                self._start.clear()
+                self._parked.clear()
+                continue
             if outcome == "ended" and await self._crash_restart():
                 continue
             self._decided.set()
@@ -263,7 +271,7 @@ class Runner:
         if self.expected_ports():
             self._verify_task = asyncio.create_task(self._watch_contract(), name=f"contract {svc.name}")
         exit_wait = asyncio.ensure_future(self.process.wait())
-        which = await _first(exit_wait, self._restart.wait(), sup.stop_requested())
+        which = await _first(exit_wait, self._restart.wait(), sup.stop_requested(), self._park.wait())
         if which != 0:
             exit_wait.cancel()
             self._stop_monitor()
@@ -271,6 +279,12 @@ class Runner:
                 self._restart.clear()
                 await self._stop_for_restart()
                 return "restart"
+            if which == 3:
+                self._park.clear()
+                await self._stop_now()
+                self._exited.set()
+                self._parked.set()
+                return "parked"
             return "stop"  # the supervisor stops services in dependency order
         self._stop_monitor()
         code = exit_wait.result()
@@ -339,6 +353,23 @@ class Runner:
         self.restart_reason = reason
         self._restart.set()
         return fut
+
+    @property
+    def parked(self) -> bool:
+        return self.phase is Phase.STOPPED and not self.sup.stopping
+
+    def request_park(self) -> bool:
+        """Stop this service and keep it stopped until started again; False if it is not running."""
+        if self.process is None or self.process.exited or self.phase in (Phase.STOPPING, Phase.STOPPED):
+            return False
+        self._park.set()
+        return True
+
+    async def wait_parked(self) -> None:
+        await self._parked.wait()
+
+    def request_start(self) -> None:
+        self._start.set()
 
     async def _stop_for_restart(self) -> None:
         proc = self.process

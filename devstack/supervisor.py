@@ -23,7 +23,7 @@ from .control.paths import socket_path
 from .control.server import ControlServer
 from .environment import Ports
 from .errors import DevstackError
-from .graph import stop_before
+from .graph import stop_before, with_dependencies
 from .guardian import start_guardian
 from .health import HealthMonitor, HealthState, Prober
 from .output import Printer
@@ -44,6 +44,7 @@ EXIT_CODES = {
 @dataclass(frozen=True)
 class Options:
     abort_on_exit: bool = False
+    watch: bool = True
 
 
 class Supervisor:
@@ -62,6 +63,8 @@ class Supervisor:
         self._stop_signal: signal.Signals | None = None
         self._guardian: subprocess.Popen[bytes] | None = None
         self._reap_handle: asyncio.TimerHandle | None = None
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._idle = asyncio.Event()
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -77,20 +80,17 @@ class Supervisor:
         self.record.control = str(control.path)
         state.write_run(state_dir, self.record)
         try:
-            tasks = {asyncio.create_task(self._run_service(r), name=f"service {n}")
-                     for n, r in self.runners.items()}
-            everything = asyncio.ensure_future(asyncio.gather(*tasks)) if tasks else None
-            waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._stop.wait())]
-            if everything is not None:
-                waiters.append(everything)
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            waiters[0].cancel()
+            for name, runner in self.runners.items():
+                self.printer.start_log(name)
+                self._launch(runner)
+            if not self.runners:
+                self._idle.set()
+            await _first_of(self._stop.wait(), self._idle.wait())
             if self._stop.is_set():
                 await self._stop_all()
-            elif tasks:
+            else:
                 self.printer.event("all services have ended")
-            if everything is not None:
-                await everything
+            await asyncio.gather(*self._tasks.values())
         finally:
             self._remove_signals(loop)
             await control.close()
@@ -106,6 +106,59 @@ class Supervisor:
     def _failed(r: Runner) -> bool:
         return r.phase in (Phase.FAILED, Phase.NOT_STARTED) or (r.exit_code not in (0, None)
                                                                 and r.phase is Phase.EXITED)
+
+    def _launch(self, runner: Runner) -> None:
+        """Run a service's life in a task of its own; the stack has ended when every such task has."""
+        task = asyncio.create_task(self._run_service(runner), name=f"service {runner.service.name}")
+        self._tasks[runner.service.name] = task
+        self._idle.clear()
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, _: asyncio.Task[None]) -> None:
+        if all(t.done() for t in self._tasks.values()):
+            self._idle.set()
+
+    # -- what the control API asks ------------------------------------------------------------
+
+    def start_services(self, names: list[str]) -> list[str]:
+        """Start the named services and what they depend on, where not running; returns those started."""
+        started = []
+        for name in with_dependencies(names, self.config.services):
+            runner = self.runners.get(name)
+            if runner is None:  # not part of this run (devstack up NAME): it joins now
+                runner = self.runners[name] = Runner(self.config.services[name], self)
+                self.printer.start_log(name)
+            task = self._tasks.get(name)
+            if runner.parked:
+                runner.request_start()
+            elif task is None or task.done():
+                self._launch(runner)
+            else:
+                continue
+            started.append(name)
+        return started
+
+    def stop_services(self, names: list[str]) -> list[str]:
+        return [n for n in names if self.runners[n].request_park()]
+
+    async def restart_services(self, names: list[str], within: float) -> dict[str, str]:
+        """Restart each named service (start it if it is not running); wait until each is ready again
+        (for at most ``within`` seconds). Returns each one's state afterwards."""
+        waits: list[asyncio.Future[Any]] = []
+        for name in names:
+            runner = self.runners.get(name)
+            task = self._tasks.get(name)
+            if runner is None or runner.parked or task is None or task.done():
+                self.start_services([name])
+                runner = self.runners[name]
+                waits.append(asyncio.ensure_future(runner.reached("healthy")))
+            else:
+                waits.append(runner.request_restart("asked by devstack restart"))
+        if waits:
+            await asyncio.wait(waits, timeout=within)
+        for fut in waits:
+            fut.cancel()
+        return {n: self.runners[n].phase.value for n in names}
 
     async def _run_service(self, runner: Runner) -> None:
         await runner.run()
@@ -220,6 +273,15 @@ class Supervisor:
             g.kill()
             g.wait()
         unregister_child(g.pid)
+
+
+async def _first_of(*aws: Coroutine[Any, Any, Any]) -> None:
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
 
 
 def reap_previous_run(config: Config, printer: Printer) -> None:

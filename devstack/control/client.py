@@ -26,7 +26,7 @@ def _socket(state_dir: Path) -> Path:
     return Path(record.control)
 
 
-def control_client(state_dir: Path, timeout: float = TIMEOUT) -> httpx.Client:
+def control_client(state_dir: Path, timeout: float | None = TIMEOUT) -> httpx.Client:
     transport = httpx.HTTPTransport(uds=str(_socket(state_dir)))
     return httpx.Client(transport=transport, base_url="http://devstack", timeout=timeout, trust_env=False)
 

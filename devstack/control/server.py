@@ -4,12 +4,23 @@ event loop and without touching its signal handling.
 No TCP port: nothing fixed to collide on, nothing reachable from the network. The socket file is
 created 0600 (under umask 0177, so there is no window where it is wider) inside the 0700 state
 directory, and every connection's peer credentials (SO_PEERCRED) are checked against our own uid.
+
+    GET  /status                       the stack and every service (state, pid, ports, findings...)
+    POST /start   {"names": [...]}     start services (and what they depend on)
+    POST /stop    {"names": [...]}     stop services until started again
+    POST /restart {"names": [...]}     restart, and answer once they are ready again
+    POST /down                         stop the whole stack, as Ctrl-C does
+    GET  /logs?name=..&n=..&follow=1   recent lines, then (follow) new ones as they come
+    GET  /wait?name=..&timeout=..      answer when the services are ready, or one failed
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import os
+import re
 import socket
 import struct
 from collections.abc import Awaitable, Callable
@@ -17,6 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+
+from ..runner import Phase
 
 if TYPE_CHECKING:
     from ..supervisor import Supervisor
@@ -26,6 +39,8 @@ __all__ = ("ControlServer",)
 log = logging.getLogger("devstack.control")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+READY = (Phase.HEALTHY, Phase.RUNNING)
+FAILED = (Phase.FAILED, Phase.NOT_STARTED, Phase.EXITED, Phase.STOPPED)
 
 
 def _peer_uid(request: web.Request) -> int | None:
@@ -50,13 +65,16 @@ class ControlServer:
         self.sup = sup
         self.path = path
         self.app = web.Application(middlewares=[_same_user_only])
-        self.app.add_routes(self.routes())
-        self._runner: web.AppRunner | None = None
-
-    def routes(self) -> list[web.RouteDef]:
-        return [
+        self.app.add_routes([
             web.get("/status", self.status),
-        ]
+            web.post("/start", self.start_services),
+            web.post("/stop", self.stop_services),
+            web.post("/restart", self.restart_services),
+            web.post("/down", self.down),
+            web.get("/logs", self.logs),
+            web.get("/wait", self.wait),
+        ])
+        self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
         try:
@@ -83,5 +101,109 @@ class ControlServer:
         except FileNotFoundError:
             pass
 
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _names(self, raw: list[str] | None, *, default_all: bool) -> list[str]:
+        names = list(raw or [])
+        if not names and default_all:
+            return list(self.sup.runners)
+        unknown = [n for n in names if n not in self.sup.config.services]
+        if unknown:
+            raise web.HTTPNotFound(text=json.dumps({"error": f"no such service: {', '.join(unknown)}; "
+                                                   f"services: {', '.join(self.sup.config.services)}"}),
+                                   content_type="application/json")
+        return names
+
+    async def _body_names(self, request: web.Request) -> list[str]:
+        try:
+            body = await request.json() if request.can_read_body else {}
+        except ValueError:
+            raise web.HTTPBadRequest(text='{"error": "expected a JSON body"}',
+                                     content_type="application/json") from None
+        names = body.get("names", []) if isinstance(body, dict) else []
+        if not names:
+            raise web.HTTPBadRequest(text='{"error": "name at least one service"}',
+                                     content_type="application/json")
+        return self._names(names, default_all=False)
+
+    # -- routes ---------------------------------------------------------------------------------
+
     async def status(self, request: web.Request) -> web.Response:
         return web.json_response(self.sup.snapshot())
+
+    async def start_services(self, request: web.Request) -> web.Response:
+        names = await self._body_names(request)
+        return web.json_response({"started": self.sup.start_services(names)})
+
+    async def stop_services(self, request: web.Request) -> web.Response:
+        names = await self._body_names(request)
+        stopping = self.sup.stop_services(names)
+        await asyncio.gather(*(self.sup.runners[n].wait_parked() for n in stopping))
+        return web.json_response({"stopped": stopping})
+
+    async def restart_services(self, request: web.Request) -> web.Response:
+        names = await self._body_names(request)
+        states = await self.sup.restart_services(names, within=float(request.query.get("timeout", 120)))
+        return web.json_response({"services": states})
+
+    async def down(self, request: web.Request) -> web.Response:
+        self.sup.request_stop("devstack down")
+        return web.json_response({"stopping": True, "pid": os.getpid()})
+
+    async def logs(self, request: web.Request) -> web.StreamResponse:
+        """Recent lines (``since`` an epoch time, matching ``grep``, the last ``n``), then with
+        ``follow`` new ones (matching ``grep``) until the client goes away."""
+        names = self._names(request.query.getall("name", []), default_all=True)
+        try:
+            grep = re.compile(request.query["grep"]) if "grep" in request.query else None
+            since = float(request.query.get("since", 0))
+            n = int(request.query.get("n", 0))
+        except (re.error, ValueError) as exc:
+            raise web.HTTPBadRequest(text=json.dumps({"error": str(exc)}),
+                                     content_type="application/json") from None
+        buffer = self.sup.printer.buffer
+        lines = [e for e in buffer.recent(names)
+                 if e[0] >= since and (grep is None or grep.search(e[2]))]
+        lines = lines[-n:] if n else lines
+        queue = buffer.follow(names) if request.query.get("follow") else None
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await response.prepare(request)
+        try:
+            for t, name, text in lines:
+                await response.write(_ndjson(t, name, text))
+            while queue is not None:
+                entry = await queue.get()
+                if entry is None:
+                    note = "[log stream dropped: the reader fell behind]"
+                    await response.write(_ndjson(0, "devstack", note))
+                    break
+                t, name, text = entry
+                for line in text.split("\n"):
+                    if grep is None or grep.search(line):
+                        await response.write(_ndjson(t, name, line))
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            if queue is not None:
+                buffer.unfollow(queue)
+        return response
+
+    async def wait(self, request: web.Request) -> web.Response:
+        names = self._names(request.query.getall("name", []), default_all=True)
+        deadline = float(request.query.get("timeout", 60))
+        runners = [self.sup.runners[n] for n in names if n in self.sup.runners]
+        try:
+            async with asyncio.timeout(deadline):
+                results = await asyncio.gather(*(r.reached("healthy") for r in runners))
+        except TimeoutError:
+            waiting = [r.service.name for r in runners if r.phase not in READY]
+            return web.json_response({"ok": False, "timeout": True, "waiting": waiting,
+                                      "services": {r.service.name: r.phase.value for r in runners}})
+        failed = [r.service.name for r, ok in zip(runners, results, strict=True) if not ok]
+        return web.json_response({"ok": not failed, "timeout": False, "failed": failed,
+                                  "why": {r.service.name: r.why for r in runners if r.why},
+                                  "services": {r.service.name: r.phase.value for r in runners}})
+
+
+def _ndjson(t: float, name: str, text: str) -> bytes:
+    return (json.dumps({"time": t, "service": name, "line": text}) + "\n").encode()

@@ -1,17 +1,17 @@
 """Ports as a contract: assigned from a pool outside the ephemeral range, stable from run to run, never
 shared between running projects, and verified once a service runs.
 
-    allocate / release_project     assign, persist and lease a project's ports (allocate.py)
+    allocate / release_project     assign, persist and lease a project's ports (allocation.py)
     read_assignments               the persisted ports, when no stack runs (store.py)
     check_range                    why a port_range cannot be the pool (pool.py)
     is_free / holder               probe a port, name who holds it (probe.py)
-    listening / verify             what a process tree listens on, and what is wrong with it (listening.py)
+    listening / verify             what a process tree listens on, and what is wrong with it (contract.py)
 """
 
 from __future__ import annotations
 
-from .allocate import Allocation, allocate, release_project
-from .listening import Finding, FindingKind, Listen, listening, verify
+from .allocation import Allocation, allocate, release_project
+from .contract import Finding, FindingKind, Listen, listening, verify
 from .pool import DEFAULT_RANGE, check_range
 from .probe import Holder, holder, is_free
 from .store import read_assignments

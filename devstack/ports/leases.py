@@ -10,9 +10,12 @@ allocation happens under ``flock`` on ``leases.lock`` and records what it took i
     pid = 4242                  # the owner: the supervisor that allocated
     started = 1717171717.25     # its start time, so a reused pid is never taken for it
 
-    ["/home/me/shop".ports.api]
-    port = 21432
-    admin = 21433
+    ["/home/me/shop".ports]     # port = "service.key"
+    21432 = "api.port"
+    21433 = "api.admin"
+
+One line per port, keyed by the port: tomllib spends most of its time on tables, and a registry of a few
+hundred ports must still read in a millisecond or two.
 
 A lease whose owner is gone (dead, or its pid reused by another process) is reclaimed by the next
 allocation. A released or reclaimed project keeps its entry with ``pid = 0``: its ports are then only
@@ -130,7 +133,10 @@ def _parse(text: str) -> dict[str, ProjectEntry]:
     entries: dict[str, ProjectEntry] = {}
     for project, raw in tomllib.loads(text).items():
         try:
-            ports = {str(s): {str(k): int(p) for k, p in keys.items()} for s, keys in raw["ports"].items()}
+            ports: dict[str, dict[str, int]] = {}
+            for port, owner in raw["ports"].items():
+                service, key = owner.rsplit(".", 1)  # port keys have no dots; service names may
+                ports.setdefault(service, {})[key] = int(port)
             entries[project] = ProjectEntry(int(raw["pid"]), float(raw["started"]), ports)
         except (KeyError, TypeError, ValueError, AttributeError):
             log.warning("ignoring a malformed entry for %s in the lease registry", project)
@@ -138,8 +144,11 @@ def _parse(text: str) -> dict[str, ProjectEntry]:
 
 
 def _render(entries: Mapping[str, ProjectEntry]) -> str:
-    return tomli_w.dumps({project: {"pid": e.pid, "started": e.started, "ports": e.ports}
-                          for project, e in sorted(entries.items())})
+    return tomli_w.dumps({
+        project: {"pid": e.pid, "started": e.started,
+                  "ports": {str(port): f"{service}.{key}" for service, keys in e.ports.items()
+                            for key, port in keys.items()}}
+        for project, e in sorted(entries.items())})
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ import psutil
 
 __all__ = ("Finding", "FindingKind", "Listen", "listening", "verify")
 
-log = logging.getLogger("devstack.ports.listening")
+log = logging.getLogger("devstack.ports.contract")
 
 FindingKind = Literal["ignored_port", "not_listening", "missing_port", "exposed", "ipv6_only"]
 

@@ -36,7 +36,7 @@ from .store import Assignments, load_assignments, write_assignments
 
 __all__ = ("Allocation", "allocate", "release_project")
 
-log = logging.getLogger("devstack.ports.allocate")
+log = logging.getLogger("devstack.ports.allocation")
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,8 @@ def _who(port: int) -> str:
     if found is not None:
         return str(found)
     how = f"ss -ltnp 'sport = :{port}'" if sys.platform.startswith("linux") else f"lsof -iTCP:{port}"
-    return f"a process devstack cannot see (try: {how})"
+    privileged = " (or it needs privileges: ports below 1024 usually do)" if port < 1024 else ""
+    return f"a process devstack cannot see{privileged} (try: {how})"
 
 
 def _owner() -> tuple[int, float]:
@@ -95,6 +96,9 @@ def allocate(project_root: Path, requests: Sequence[tuple[str, PortSpec]],
             raise PortError(f"the ports of {project} are held by another devstack (pid {entry.pid}): "
                             "stop it first (devstack down), or use its ports (devstack ports)")
         held = registry.held_by_others(project, pid, started)
+        # allocating again while our own stack runs (a config reload): a port this process already leases
+        # to the same service is busy because that service is listening on it, as it should
+        ours = entry.ports if entry is not None and entry.held else {}
         chosen: dict[tuple[str, str], int] = {}
         used: set[int] = set()
 
@@ -104,7 +108,7 @@ def allocate(project_root: Path, requests: Sequence[tuple[str, PortSpec]],
                 if port in held:
                     raise PortError(f"port {port} of {_label(service, key)} is leased to {held[port]}: "
                                     "stop that stack, or remove the pin to let devstack choose a port")
-                if not is_free(port, lingering_ok=True):
+                if ours.get(service, {}).get(key) != port and not is_free(port, lingering_ok=True):
                     raise PortError(f"port {port} of {_label(service, key)} is in use by {_who(port)}: "
                                     "stop it, or remove the pin to let devstack choose a port")
                 chosen[service, key] = port
@@ -115,7 +119,8 @@ def allocate(project_root: Path, requests: Sequence[tuple[str, PortSpec]],
             if (service, key) in chosen:
                 continue
             old = persisted.get(service, {}).get(key)
-            reason = _unusable(old, lo, hi, used, held)
+            leased = old is not None and ours.get(service, {}).get(key) == old
+            reason = _unusable(old, lo, hi, used, held, probe=not leased)
             if old is not None and reason == "":
                 chosen[service, key] = old
                 used.add(old)
@@ -161,7 +166,8 @@ def _validate(requests: Sequence[tuple[str, PortSpec]]) -> dict[tuple[str, str],
     return wanted
 
 
-def _unusable(port: int | None, lo: int, hi: int, used: set[int], held: dict[int, Lease]) -> str:
+def _unusable(port: int | None, lo: int, hi: int, used: set[int], held: dict[int, Lease], *,
+              probe: bool = True) -> str:
     """Why a persisted port cannot be kept ("" if it can, or if there was none)."""
     if port is None:
         return ""
@@ -171,7 +177,7 @@ def _unusable(port: int | None, lo: int, hi: int, used: set[int], held: dict[int
         return f"port {port} of the last run is pinned by another service"
     if port in held:
         return f"port {port} of the last run is now held by {held[port]}"
-    if not is_free(port, lingering_ok=True):
+    if probe and not is_free(port, lingering_ok=True):
         return f"port {port} of the last run is now in use by {_who(port)}"
     return ""
 

@@ -1,0 +1,73 @@
+"""``devstack check``, ``ports``, ``status``, ``env``: describe a stack, running or not."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from ..config import Config
+from ..control.client import NotRunning, request
+from ..environment import service_env
+from ..errors import DevstackError
+from ..ports import read_assignments
+from ..report import env_lines, ports_rows, status_rows, table
+from ..tree import RUN_VAR
+from .common import check_names, shown
+
+__all__ = ("check", "env", "ports", "status")
+
+
+def check(config: Config, args: argparse.Namespace) -> int:
+    names = ", ".join(config.services)
+    n = len(config.services)
+    print(f"{shown(config.path)}: ok ({n} service{'s' if n != 1 else ''}: {names})")
+    return 0
+
+
+def ports(config: Config, args: argparse.Namespace) -> int:
+    try:
+        services = request(config.state_dir, "GET", "/status")["services"]
+        running = True
+    except NotRunning:
+        assigned = read_assignments(config.root)
+        services = [{"name": n, "ports": assigned.get(n, {}), "scheme": s.scheme, "state": "not running"}
+                    for n, s in config.services.items()]
+        running = False
+    if args.json:
+        print(json.dumps({"running": running, "services": services}, indent=2))
+        return 0
+    print(table(["SERVICE", "NAME", "PORT", "URL", "PID", "STATE", "LISTENING"], ports_rows(services)))
+    if not running:
+        missing = [s["name"] for s in services if not s["ports"] and config.services[s["name"]].ports]
+        note = f"; {', '.join(missing)} get ports on the first devstack up" if missing else ""
+        print(f"(no stack running: these are the assigned ports{note})")
+    return 0
+
+
+def status(config: Config, args: argparse.Namespace) -> int:
+    snapshot = request(config.state_dir, "GET", "/status")
+    if args.json:
+        print(json.dumps(snapshot, indent=2))
+        return 0
+    print(table(["SERVICE", "STATE", "PID", "PORT", "UPTIME", "RESTARTS", "EXIT", "NOTE"],
+                status_rows(snapshot["services"])))
+    return 0
+
+
+def env(config: Config, args: argparse.Namespace) -> int:
+    check_names(config, [args.name])
+    assigned = read_assignments(config.root)
+    missing = [n for n, s in config.services.items() if s.ports and n not in assigned]
+    if missing:
+        raise DevstackError(f"{', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no port yet: "
+                            "run devstack up once to assign ports")
+    service = config.services[args.name]
+    inherited = dict(os.environ) if args.all else {}
+    values = service_env(config, service, assigned, run_token="", inherited=inherited)
+    values = {k: v for k, v in values.items() if k != RUN_VAR}
+    if args.json:
+        print(json.dumps(values, indent=2, sort_keys=True))
+    else:
+        print(env_lines(values))
+    return 0

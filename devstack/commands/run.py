@@ -1,0 +1,125 @@
+"""``devstack up``: run the stack in the foreground, or start it detached (``-d``) and return once every
+service is ready."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+
+from ..config import Config
+from ..control.client import NotRunning, request
+from ..environment import write_env_file
+from ..errors import DevstackError
+from ..output import Printer, use_colour
+from ..ports import allocate, release_project
+from ..state import ensure_state_dir, read_run
+from ..supervisor import Options, Supervisor, reap_previous_run
+from .common import port_requests, selected
+
+__all__ = ("up", "up_detached")
+
+DETACHED_LOG = "devstack.log"
+CONTROL_DEADLINE = 30.0  # for a detached supervisor to open its control socket
+
+
+def up(config: Config, args: argparse.Namespace) -> int:
+    if args.detach:
+        return up_detached(config, args)
+    names = selected(config, args.names)
+    ensure_state_dir(config.state_dir)
+    printer = Printer(names, colour=use_colour(1, args.no_colour), timestamps=not args.no_timestamps,
+                      log_dir=config.state_dir / "logs")
+    reap_previous_run(config, printer)
+    allocation = allocate(config.root, port_requests(config), config.settings.port_range)
+    try:
+        for warning in allocation.warnings:
+            printer.event(warning, error=True)
+        write_env_file(config, allocation.ports)
+        options = Options(abort_on_exit=args.abort_on_exit, watch=not args.no_watch)
+        supervisor = Supervisor(config, names, printer, options)
+        supervisor.ports = allocation.ports
+        return asyncio.run(supervisor.run())
+    finally:
+        release_project(config.root)
+
+
+def up_detached(config: Config, args: argparse.Namespace) -> int:
+    """Start ``devstack up`` in a session of its own, its output to ``.devstack/logs/devstack.log``, and
+    wait until every service is ready (exit 0, the ports table) or one failed (exit 1, why)."""
+    selected(config, args.names)  # unknown names fail here, not in the background
+    state_dir = ensure_state_dir(config.state_dir)
+    record = read_run(state_dir)
+    if record is not None and record.alive:
+        raise DevstackError(f"devstack is already running for this project (pid {record.pid}); "
+                            "devstack down stops it")
+    logs = state_dir / "logs"
+    logs.mkdir(mode=0o700, exist_ok=True)
+    argv = [sys.executable, "-m", "devstack", "-f", str(config.path), "up", "--no-color", *args.names]
+    if args.abort_on_exit:
+        argv.append("--abort-on-exit")
+    if args.no_watch:
+        argv.append("--no-watch")
+    log_path = logs / DETACHED_LOG
+    out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
+    try:
+        pid = os.posix_spawn(sys.executable, argv, os.environ, setsid=True, file_actions=[
+            (os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, out, 1), (os.POSIX_SPAWN_DUP2, out, 2)])
+    finally:
+        os.close(out)
+        os.close(null)
+    deadline = time.monotonic() + CONTROL_DEADLINE
+    while True:
+        record = read_run(state_dir)
+        if record is not None and record.pid == pid and record.control and record.alive:
+            break
+        if _exited(pid) or time.monotonic() > deadline:
+            print(_tail(log_path, 30), file=sys.stderr)
+            raise DevstackError(f"the detached devstack (pid {pid}) did not start; its output is above "
+                                f"and in {log_path}")
+        time.sleep(0.05)
+    try:
+        result = request(state_dir, "GET", "/wait", params={"timeout": args.timeout})
+    except NotRunning:
+        print(_tail(log_path, 30), file=sys.stderr)
+        raise DevstackError(f"the detached devstack (pid {pid}) stopped while starting") from None
+    if result["ok"]:
+        from .inspect import ports
+
+        ports(config, argparse.Namespace(json=False))
+        print(f"\nstack running in the background (pid {pid}); output in {log_path}; "
+              "devstack down stops it")
+        return 0
+    failed = result.get("failed") or result.get("waiting") or []
+    why = result.get("why", {})
+    reason = "timed out waiting for" if result.get("timeout") else "failed:"
+    print(f"devstack: {reason} {', '.join(failed)}", file=sys.stderr)
+    for name in failed:
+        if why.get(name):
+            print(f"  {why[name]}", file=sys.stderr)
+        print(f"--- last lines of {name}:", file=sys.stderr)
+        print(_tail(logs / f"{name}.log", 10), file=sys.stderr)
+    print(f"(the stack keeps running in the background, pid {pid}: devstack down stops it)", file=sys.stderr)
+    return 1
+
+
+def _exited(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return done != 0
+
+
+def _tail(path: os.PathLike[str], lines: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 64 * 1024))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])

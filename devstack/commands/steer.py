@@ -1,0 +1,170 @@
+"""``devstack start``, ``stop``, ``restart``, ``down``, ``wait`` and ``logs``: steer a running stack from
+another terminal, through its control socket."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from ..config import Config
+from ..control.client import NotRunning, control_client, request
+from ..errors import DevstackError, UsageError
+from ..state import read_run
+from .common import check_names
+
+__all__ = ("down", "logs", "restart", "start", "stop", "wait")
+
+DOWN_MARGIN = 10.0  # beyond the longest stop_timeout, for `devstack down` to wait
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=2) if args.json else text)
+
+
+def start(config: Config, args: argparse.Namespace) -> int:
+    result = request(config.state_dir, "POST", "/start", json={"names": check_names(config, args.names)})
+    started = result["started"]
+    _emit(args, result, f"started: {', '.join(started)}" if started else "already running")
+    return 0
+
+
+def stop(config: Config, args: argparse.Namespace) -> int:
+    result = request(config.state_dir, "POST", "/stop", json={"names": check_names(config, args.names)})
+    stopped = result["stopped"]
+    _emit(args, result, f"stopped: {', '.join(stopped)}" if stopped else "not running")
+    return 0
+
+
+def restart(config: Config, args: argparse.Namespace) -> int:
+    result = request(config.state_dir, "POST", "/restart", json={"names": check_names(config, args.names)},
+                     params={"timeout": args.timeout})
+    states = result["services"]
+    _emit(args, result, "\n".join(f"{name}: {state}" for name, state in states.items()))
+    return 0 if all(s in ("healthy", "running") for s in states.values()) else 1
+
+
+def down(config: Config, args: argparse.Namespace) -> int:
+    result = request(config.state_dir, "POST", "/down")
+    pid = int(result["pid"])
+    limit = max((s.stop_timeout for s in config.services.values()), default=0) + DOWN_MARGIN
+    try:
+        psutil.Process(pid).wait(limit)
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.TimeoutExpired:
+        raise DevstackError(f"the stack (pid {pid}) is still stopping after {limit:g} s") from None
+    _emit(args, {"stopped": True, "pid": pid}, "stack stopped")
+    return 0
+
+
+def wait(config: Config, args: argparse.Namespace) -> int:
+    names = check_names(config, args.names)
+    with control_client(config.state_dir, timeout=args.timeout + 5) as client:
+        try:
+            resp = client.get("/wait", params={"name": names, "timeout": args.timeout})
+        except httpx.TransportError:
+            raise NotRunning("the running stack stopped while waiting") from None
+    result = resp.json()
+    if args.json:
+        print(json.dumps(result, indent=2))
+    elif result["ok"]:
+        print("ready: " + ", ".join(f"{n} ({s})" for n, s in result["services"].items()))
+    elif result.get("timeout"):
+        waiting = ", ".join(result["waiting"])
+        print(f"timed out after {args.timeout:g} s waiting for {waiting}", file=sys.stderr)
+    else:
+        for name in result["failed"]:
+            print(result.get("why", {}).get(name) or f"{name} failed", file=sys.stderr)
+    return 0 if result["ok"] else 1
+
+
+# -- logs -------------------------------------------------------------------------------------------
+
+def logs(config: Config, args: argparse.Namespace) -> int:
+    """Recent lines (the running stack's memory, else the log files), filtered by ``--since`` and
+    ``--grep``, the last ``-n`` of them; with ``-f``, then new lines as they come."""
+    names = check_names(config, args.names)
+    grep = _regex(args.grep)
+    since = time.time() - args.since if args.since else None
+    record = read_run(config.state_dir)
+    width = max([len(n) for n in (names or config.services)] + [len("devstack")])
+    if record is not None and record.alive and record.control:
+        params: dict[str, Any] = {"name": names, "n": args.lines}
+        if since is not None:
+            params["since"] = since
+        if args.grep:
+            params["grep"] = args.grep
+        if args.follow:
+            params["follow"] = "1"
+        try:
+            _print(_from_stack(config, params), width, args.json)
+        except KeyboardInterrupt:
+            pass
+        return 0
+    if args.follow:
+        raise NotRunning("no stack is running for this project: nothing to follow (devstack up first)")
+    lines = [e for e in _from_files(config, names)
+             if (since is None or e[0] >= since) and (grep is None or grep.search(e[2]))]
+    _print(lines[-args.lines:] if args.lines else lines, width, args.json)
+    return 0
+
+
+def _print(lines: Iterable[tuple[float, str, str]], width: int, as_json: bool) -> None:
+    for t, name, text in lines:
+        if as_json:
+            print(json.dumps({"time": t, "service": name, "line": text}), flush=True)
+        else:
+            stamp = datetime.fromtimestamp(t).strftime("%H:%M:%S") if t else "--:--:--"
+            print(f"{stamp} {name:<{width}} | {text}", flush=True)
+
+
+def _regex(pattern: str | None) -> re.Pattern[str] | None:
+    if pattern is None:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise UsageError(f"--grep {pattern!r} is not a valid regular expression: {exc}") from None
+
+
+def _from_stack(config: Config, params: dict[str, Any]) -> Iterator[tuple[float, str, str]]:
+    with control_client(config.state_dir, timeout=None) as client:
+        try:
+            with client.stream("GET", "/logs", params=params) as resp:
+                for raw in resp.iter_lines():
+                    if raw:
+                        entry = json.loads(raw)
+                        yield entry["time"], entry["service"], entry["line"]
+        except httpx.TransportError:
+            return
+
+
+_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d) (.*)$")
+
+
+def _from_files(config: Config, names: list[str]) -> Iterator[tuple[float, str, str]]:
+    """Lines of ``.devstack/logs/NAME.log`` (``ISO-TIME text`` each), merged in time order."""
+    entries: list[tuple[float, int, str, str]] = []
+    for name in names or list(config.services):
+        path = Path(config.state_dir) / "logs" / f"{name}.log"
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            continue
+        for i, line in enumerate(text.splitlines()):
+            m = _LOG_LINE.match(line)
+            t = datetime.fromisoformat(m.group(1)).timestamp() if m else 0.0
+            entries.append((t, i, name, m.group(2) if m else line))
+    entries.sort(key=lambda e: (e[0], e[2], e[1]))
+    for t, _, name, text in entries:
+        yield t, name, text

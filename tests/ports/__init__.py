@@ -1,0 +1,1 @@
+"""Tests of ``devstack.ports``: real sockets, files and processes; no fixed port numbers."""
