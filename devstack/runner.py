@@ -128,6 +128,7 @@ class Runner:
         self.phase = Phase.FAILED
         self.why = message
         self._decided.set()
+        self._resolve_restarted()
         self.sup.printer.event(message, self.service.name, error=True)
 
     def snapshot(self) -> dict[str, Any]:
@@ -210,6 +211,9 @@ class Runner:
                 return
             self._restart.clear()
             self._decided.clear()
+            if self.restart_reason:
+                printer.event(f"{svc.name} starting again: {self.restart_reason}", svc.name)
+                self.restart_reason = None
 
     async def _dependencies_hold(self) -> bool:
         deps = self.service.depends_on
@@ -284,6 +288,7 @@ class Runner:
                 await self._stop_now()
                 self._exited.set()
                 self._parked.set()
+                self._resolve_restarted()
                 return "parked"
             return "stop"  # the supervisor stops services in dependency order
         self._stop_monitor()

@@ -13,6 +13,7 @@ import signal
 import subprocess
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -23,12 +24,13 @@ from .control.paths import socket_path
 from .control.server import ControlServer
 from .environment import Ports
 from .errors import DevstackError
-from .graph import stop_before, with_dependencies
+from .graph import dependents, stop_before, with_dependencies
 from .guardian import start_guardian
 from .health import HealthMonitor, HealthState, Prober
 from .output import Printer
 from .runner import Monitor, Phase, Runner
 from .tree import find_members, kill_all, reap_orphans, set_child_subreaper, unregister_child
+from .watch import StackWatcher, WatchSpec, describe_change, describe_loop
 
 __all__ = ("Options", "Supervisor", "reap_previous_run")
 
@@ -55,6 +57,7 @@ class Supervisor:
         self.options = options
         self.runners = {n: Runner(config.services[n], self) for n in names}
         self.watching = False
+        self.watcher: StackWatcher | None = None
         self.prober: Prober | None = None
         self.ports: Ports = {}
         self.record = state.RunRecord.for_this_process()
@@ -79,7 +82,9 @@ class Supervisor:
         await control.start()
         self.record.control = str(control.path)
         state.write_run(state_dir, self.record)
+        watch_task: asyncio.Task[None] | None = None
         try:
+            watch_task = await self._start_watching()
             for name, runner in self.runners.items():
                 self.printer.start_log(name)
                 self._launch(runner)
@@ -92,6 +97,9 @@ class Supervisor:
                 self.printer.event("all services have ended")
             await asyncio.gather(*self._tasks.values())
         finally:
+            if watch_task is not None:
+                watch_task.cancel()
+                await asyncio.gather(watch_task, return_exceptions=True)
             self._remove_signals(loop)
             await control.close()
             await self.prober.aclose()
@@ -106,6 +114,36 @@ class Supervisor:
     def _failed(r: Runner) -> bool:
         return r.phase in (Phase.FAILED, Phase.NOT_STARTED) or (r.exit_code not in (0, None)
                                                                 and r.phase is Phase.EXITED)
+
+    # -- watching -----------------------------------------------------------------------------
+
+    async def _start_watching(self) -> asyncio.Task[None] | None:
+        """One watcher for the whole stack, watching before the first service starts."""
+        specs = {n: WatchSpec.from_service(r.service) for n, r in self.runners.items() if r.service.watch}
+        if not specs or not self.options.watch:
+            return None
+        settings = self.config.settings
+        self.watcher = StackWatcher(specs, restart=self._restart_on_change, on_pause=self._watch_paused,
+                                    debounce=settings.debounce, polling=settings.watch_polling,
+                                    project_root=self.config.root)
+        task = await self.watcher.start()
+        self.watching = True
+        return task
+
+    async def _restart_on_change(self, name: str, paths: list[Path]) -> None:
+        runner = self.runners[name]
+        if self.stopping or runner.parked:
+            return
+        reason = describe_change(paths, runner.service.cwd)
+        await runner.request_restart(reason)
+        if runner.service.restart_dependents:
+            for dependent in dependents([name], self.config.services):
+                other = self.runners.get(dependent)
+                if other is not None and not other.parked and other.process is not None:
+                    await other.request_restart(f"{name}, which it depends on, restarted")
+
+    def _watch_paused(self, name: str, paths: list[Path]) -> None:
+        self.printer.event(describe_loop(name, paths, self.runners[name].service.cwd), name, error=True)
 
     def _launch(self, runner: Runner) -> None:
         """Run a service's life in a task of its own; the stack has ended when every such task has."""
