@@ -71,6 +71,8 @@ class Printer:
         self._broken = False
         self._log_fds: dict[str, int] = {}
         self.buffer = LogBuffer()
+        self._status = b""
+        self.live = colour and os.isatty(fd)  # a live status line only where it can be redrawn
         self._log_sizes: dict[str, int] = {}
         self._colours = {name: _COLOURS[i % len(_COLOURS)] for i, name in enumerate(names)}
         if log_dir is not None:
@@ -90,6 +92,27 @@ class Printer:
         the stack: the log files still get everything."""
         if self._broken:
             return
+        if self._status:  # the live status line stays below the output: clear it, write, draw it again
+            data = b"\r\x1b[K" + data + self._status
+        self._write(data)
+
+    def set_status(self, text: str | None) -> None:
+        """A live line under the output (a terminal only): who is waiting on what. None clears it."""
+        if not self.live:
+            return
+        line = f"\x1b[2m{text[: self._columns() - 1]}\x1b[0m".encode() if text else b""
+        if line == self._status:
+            return
+        self._status = line
+        self._write(b"\r\x1b[K" + line)
+
+    def _columns(self) -> int:
+        try:
+            return os.get_terminal_size(self.fd).columns
+        except OSError:
+            return 80
+
+    def _write(self, data: bytes) -> None:
         view = memoryview(data)
         try:
             while view:
@@ -99,7 +122,7 @@ class Printer:
             self._broken = True
         except BlockingIOError:  # a non-blocking terminal: fall back to waiting for it
             os.set_blocking(self.fd, True)
-            self.write(bytes(view))
+            self._write(bytes(view))
 
     def sink(self, name: str) -> LineSink:
         return LineSink(self, name)

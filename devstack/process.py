@@ -34,6 +34,7 @@ log = logging.getLogger("devstack.process")
 
 POLL = 0.02  # how often stragglers of a stopped process group are looked for
 KILL_CONFIRM = 2.0  # how long SIGKILLed processes get to disappear
+DRAIN = 0.2  # how long the last output of an exited process is waited for
 
 
 class SpawnError(Exception):
@@ -111,10 +112,7 @@ class ServiceProcess:
         """Wait for the process to exit, and for its last output (briefly: a daemon it left behind may
         hold the pipe open)."""
         await asyncio.shield(self._protocol.exited)
-        try:
-            await asyncio.wait_for(asyncio.shield(self._protocol.closed), 0.2)
-        except TimeoutError:
-            pass
+        await self._drain()
         code = self._transport.get_returncode()
         assert code is not None
         return code
@@ -164,11 +162,20 @@ class ServiceProcess:
             if force_task is not None:
                 force_task.cancel()
 
+    async def _drain(self) -> None:
+        """Wait (briefly: a daemon it left behind may hold the pipe open) for the pipe's end, so that
+        what the process printed last is read before the transport is closed."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self._protocol.closed), DRAIN)
+        except TimeoutError:
+            pass
+
     async def _close(self) -> None:
         try:
             await asyncio.wait_for(asyncio.shield(self._protocol.exited), KILL_CONFIRM)
         except TimeoutError:
             pass
+        await self._drain()  # its goodbye ("shutting down...") may still be in the pipe
         self._transport.close()
         unregister_child(self.pid)
 

@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,7 @@ class Supervisor:
             for name, runner in self.runners.items():
                 self.printer.start_log(name)
                 self._launch(runner)
+            progress = asyncio.create_task(self._progress(), name="progress")
             if not self.runners:
                 self._idle.set()
             await _first_of(self._stop.wait(), self._idle.wait())
@@ -95,6 +97,8 @@ class Supervisor:
                 await self._stop_all()
             else:
                 self.printer.event("all services have ended")
+            progress.cancel()
+            self.printer.set_status(None)
             await asyncio.gather(*self._tasks.values())
         finally:
             if watch_task is not None:
@@ -114,6 +118,24 @@ class Supervisor:
     def _failed(r: Runner) -> bool:
         return r.phase in (Phase.FAILED, Phase.NOT_STARTED) or (r.exit_code not in (0, None)
                                                                 and r.phase is Phase.EXITED)
+
+    async def _progress(self) -> None:
+        """On a terminal, while services start: a live line of who waits on what, and for how long."""
+        if not self.printer.live:
+            return
+        began = time.monotonic()
+        while True:
+            parts = []
+            for name, r in self.runners.items():
+                if r.phase is Phase.WAITING:
+                    pending = [d for d in r.service.depends_on if not self.runners[d.name].holds(d.condition)]
+                    deps = ", ".join(f"{d.name} ({d.condition.replace('_', ' ')})" for d in pending)
+                    parts.append(f"{name} waiting for {deps}")
+                elif r.phase is Phase.STARTING:
+                    parts.append(f"{name} starting")
+            elapsed = time.monotonic() - began
+            self.printer.set_status(f"… {' · '.join(parts)}  ({elapsed:.1f} s)" if parts else None)
+            await asyncio.sleep(0.25)
 
     # -- watching -----------------------------------------------------------------------------
 
