@@ -181,6 +181,12 @@ def _build(path: Path, text: str, data: dict[str, Any]) -> Config:
     r.unknown_keys(data, TOP_KEYS, ())
     settings = Settings(**r.fields(r.table(data.get("devstack", {}), ("devstack",)) or {},
                                    SETTINGS_KEYS, ("devstack",)))
+    if "port_range" in data.get("devstack", {}):
+        from ..ports.pool import check_range  # here: ports imports the config model
+
+        why = check_range(*settings.port_range)
+        if why:
+            r.problem(("devstack", "port_range"), why)
     services: dict[str, Service] = {}
     raw_services = data.get("services")
     if raw_services is None:
