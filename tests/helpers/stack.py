@@ -40,8 +40,9 @@ STARTED = re.compile(r"devstack \| (\S+) started \(pid (\d+)\)")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The test's environment without a developer's colour settings or devstack's markers."""
-    drop = {"NO_COLOR", "FORCE_COLOR", "DEVSTACK_SERVICE", "DEVSTACK_RUN"}
+    """The test's environment without a developer's colour settings, devstack's markers, or what
+    devstack must set itself."""
+    drop = {"NO_COLOR", "FORCE_COLOR", "DEVSTACK_SERVICE", "DEVSTACK_RUN", "PYTHONUNBUFFERED"}
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(extra)
     return env
@@ -175,6 +176,17 @@ class Stack:
             return pids if set(names) <= set(pids) else None
 
         return wait_for(all_started, timeout=timeout, message=f"{names} to start:\n{self.output}")
+
+    def pids(self, count: int, pattern: str = r"ready pid=(\d+)", timeout: float = 10.0) -> list[int]:
+        """Wait until ``pattern`` (with one group, a pid) has matched ``count`` times; those pids."""
+        def found() -> list[int] | None:
+            got = [int(p) for p in re.findall(pattern, self.output)]
+            if len(got) < count and self.proc.poll() is not None:
+                raise AssertionError(f"devstack exited ({self.proc.returncode}):\n{self.output}"
+                                     f"\n{self.stderr}")
+            return got if len(got) >= count else None
+
+        return wait_for(found, timeout=timeout, message=f"{count} x {pattern!r} in:\n{self.output}")
 
     # -- driving it ---------------------------------------------------------------------------
 
