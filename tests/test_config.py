@@ -189,8 +189,6 @@ ERRORS = {
         cmd = "true"
         """,
         "devstack.toml:4: service: unknown key", ['did you mean "services"?'],
-        marks=pytest.mark.xfail(strict=True, reason="locate.find_line gives no line for a table known "
-                                                    "only from a deeper header (see report)"),
         id="unknown table written as a header"),
 ])
 def test_config_error_names_file_key_line(project: Path, capsys: pytest.CaptureFixture[str],
@@ -226,8 +224,6 @@ def test_env_file_values_are_read(project: Path) -> None:
     assert dict(service.file_env) == {"A": "1", "B": "two words", "C": ""}
 
 
-@pytest.mark.xfail(strict=True, reason="loader reads a shared .env once per service and reports each "
-                                       "bad line once per service (see report: cache env files by path)")
 def test_shared_env_file_problem_reported_once(project: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     (project / ".env").write_text('B="unclosed\n')

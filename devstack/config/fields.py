@@ -85,8 +85,10 @@ def parse_cmd(value: Any) -> str | tuple[str, ...]:
     if isinstance(value, list):
         if not value:
             raise Invalid("a command", value, message="empty command: the array has no program to run")
-        if not all(isinstance(v, str) for v in value):
-            raise Invalid("an array of strings", value)
+        for i, v in enumerate(value):
+            if not isinstance(v, str):
+                raise Invalid("an array of strings", v, message=f"expected an array of strings, found "
+                              f"{describe(v)} at index {i}")
         if not value[0].strip():
             raise Invalid("a command", value, message="empty command: the program name is empty")
         return tuple(value)

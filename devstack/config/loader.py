@@ -123,6 +123,7 @@ class _Reader:
         self.text = text
         self.shown = _shown(path)
         self.problems: list[Problem] = []
+        self.env_files: dict[Path, dict[str, str]] = {}  # each env file read (and judged) once
 
     def problem(self, key: tuple[str, ...], message: str) -> None:
         self.problems.append(Problem(self.shown, ".".join(key), message, find_line(self.text, key)))
@@ -346,7 +347,9 @@ def _env_files(r: _Reader, key: tuple[str, ...],
         if not path.is_file():
             r.problem((*key, "env_file"), f"env file not found: {name} (relative to {r.shown})")
             continue
-        env.update(read_env_file(path, _shown(path), r.problems))
+        if path not in r.env_files:
+            r.env_files[path] = read_env_file(path, _shown(path), r.problems)
+        env.update(r.env_files[path])
     return paths, env
 
 

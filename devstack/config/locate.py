@@ -30,6 +30,8 @@ def find_line(text: str, path: tuple[str, ...]) -> int | None:
         if header:
             table = _split(header.group(1))
             depth = _common(table, path)
+            if depth == len(path):  # the key itself is (a prefix of) this header: [service.api] for "service"
+                return number
             if depth == len(table) and (best is None or depth > best[0]):
                 best = (depth, number)
             continue
