@@ -8,13 +8,13 @@ usage; 130 / 143 / 129 after SIGINT / SIGTERM / SIGHUP.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__
-from .commands import inspect, run, steer
 from .config import Config, find_config, load_config
 from .config.fields import Invalid, parse_duration
 from .errors import DevstackError, UsageError
@@ -22,19 +22,27 @@ from .errors import DevstackError, UsageError
 __all__ = ("main",)
 
 Command = Callable[[Config, argparse.Namespace], int]
-COMMANDS: dict[str, Command] = {
-    "up": run.up,
-    "check": inspect.check,
-    "ports": inspect.ports,
-    "status": inspect.status,
-    "env": inspect.env,
-    "start": steer.start,
-    "stop": steer.stop,
-    "restart": steer.restart,
-    "down": steer.down,
-    "wait": steer.wait,
-    "logs": steer.logs,
+# command -> module in devstack.commands: imported when used, so that `devstack ports` does not pay for
+# what `devstack up` needs (aiohttp, watchfiles, the supervisor)
+COMMANDS: dict[str, str] = {
+    "up": "run",
+    "check": "inspect",
+    "ports": "inspect",
+    "status": "inspect",
+    "env": "inspect",
+    "start": "steer",
+    "stop": "steer",
+    "restart": "steer",
+    "down": "steer",
+    "wait": "steer",
+    "logs": "steer",
 }
+
+
+def _command(name: str) -> Command:
+    module = importlib.import_module(f"devstack.commands.{COMMANDS[name]}")
+    command: Command = getattr(module, name)
+    return command
 
 
 def _duration(text: str) -> float:
@@ -105,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         config = load_config(find_config(Path.cwd(), args.file))
-        return COMMANDS[args.command](config, args)
+        return _command(args.command)(config, args)
     except DevstackError as exc:
         # config problems are already "file:line: key: what"; everything else gets our name first
         plain = exc.exit_code == 2 and not isinstance(exc, UsageError)

@@ -8,11 +8,9 @@ import os
 
 from ..config import Config
 from ..control.client import NotRunning, request
-from ..environment import service_env
 from ..errors import DevstackError
-from ..ports import read_assignments
+from ..ports.store import read_assignments
 from ..report import env_lines, ports_rows, status_rows, table
-from ..tree import RUN_VAR
 from .common import check_names, shown
 
 __all__ = ("check", "env", "ports", "status")
@@ -56,6 +54,9 @@ def status(config: Config, args: argparse.Namespace) -> int:
 
 
 def env(config: Config, args: argparse.Namespace) -> int:
+    from ..environment import service_env
+    from ..tree import RUN_VAR
+
     check_names(config, [args.name])
     assigned = read_assignments(config.root)
     missing = [n for n, s in config.services.items() if s.ports and n not in assigned]
