@@ -16,6 +16,8 @@ from pathlib import Path
 
 import psutil
 
+from .files import write_private
+
 __all__ = ("RunRecord", "clear_run", "ensure_state_dir", "process_matches", "read_run", "write_private",
            "write_run")
 
@@ -79,12 +81,3 @@ def clear_run(state_dir: Path) -> None:
         (state_dir / RUN_FILE).unlink()
     except FileNotFoundError:
         pass
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write atomically (temp file + rename) with mode 0600, so a crash never leaves half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)

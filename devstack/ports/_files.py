@@ -11,22 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import PortError
+from ..files import write_private
 
-__all__ = ("locked", "write_private")
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write atomically (temp file + rename, so a reader never sees half a file) with mode 0600."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+__all__ = ("locked", "write_private")  # write_private lives in devstack.files
 
 
 @contextlib.contextmanager
