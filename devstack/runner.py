@@ -194,6 +194,14 @@ class Runner:
     # -- life ---------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        try:
+            await self._live()
+        finally:
+            # its task has ended (stopped, parked at shutdown, or not started): nothing will change any
+            # more, and a dependent still waiting on it must not wait forever
+            self._decided.set()
+
+    async def _live(self) -> None:
         svc, printer = self.service, self.sup.printer
         if not await self._dependencies_hold():
             return
@@ -221,6 +229,7 @@ class Runner:
                 return
             self._restart.clear()
             self._decided.clear()
+            self.restarts += 1  # so its next ready line says "restarted", and status counts it
             if self.restart_reason:
                 printer.event(f"{svc.name} starting again: {self.restart_reason}", svc.name)
                 self.restart_reason = None
@@ -338,6 +347,9 @@ class Runner:
         which = await _first(asyncio.sleep(delay), self._restart.wait(), self.sup.stop_requested())
         if which == 2:
             return False
+        if which == 1 and self.restart_reason:  # a change (or devstack restart) cut the backoff short
+            self.sup.printer.event(f"{svc.name} restarting: {self.restart_reason}", svc.name)
+            self.restart_reason = None
         self._restart.clear()
         self.restarts += 1
         return True
