@@ -139,16 +139,21 @@ def find_members(run: str, service: str | None = None, pgids: Iterable[int] = ()
 
 
 def signal_all(procs: Iterable[psutil.Process], sig: int, pgids: Iterable[int] = ()) -> None:
-    """Send ``sig`` to each process group and each process; ones already gone are skipped."""
-    for pgid in pgids:
+    """Send ``sig`` to each process group, and to each process outside those groups (a process in one
+    would otherwise get it twice: a SIGTERM handler run twice is a traceback in many programs). Ones
+    already gone are skipped."""
+    groups = set(pgids)
+    for pgid in groups:
         try:
             os.killpg(pgid, sig)
         except (ProcessLookupError, PermissionError):
             pass
     for proc in procs:
         try:
+            if groups and os.getpgid(proc.pid) in groups:
+                continue
             proc.send_signal(sig)
-        except psutil.Error:
+        except (psutil.Error, ProcessLookupError):
             pass
 
 

@@ -204,3 +204,28 @@ def test_later_run_reaps_what_an_earlier_one_left(project: Path) -> None:
         for proc in (lookalike, bystander):
             proc.kill()
             proc.wait()
+
+
+def test_each_process_gets_its_stop_signal_once(project: Path) -> None:
+    """The stop signal goes to the process group, and only processes that left the group get it one by
+    one: a handler that is not re-entrant (most are not) must run once, not twice."""
+    counter = python(
+        "import os, signal, sys, time\n"
+        "n = 0\n"
+        "def on_term(*_):\n"
+        "    global n\n"
+        "    n += 1\n"
+        "    print(f'TERM {n}', flush=True)\n"
+        "signal.signal(signal.SIGTERM, on_term)\n"
+        "print(f'ready pid={os.getpid()}', flush=True)\n"
+        "while n == 0:\n"
+        "    time.sleep(0.01)\n"
+        "time.sleep(0.3)\n"  # a second signal, if one were sent, arrives within this
+        "print(f'exiting after {n}', flush=True)\n")
+    write_config(project, {"counter": {"cmd": counter}})
+    with Stack(project, "up", "--no-timestamps") as stack:
+        stack.wait_for_line(r"counter\s+\| ready pid=")
+        stack.send(signal.SIGTERM)
+        assert stack.wait() == 143
+    assert "exiting after 1" in stack.output, stack.output
+    assert "TERM 2" not in stack.output
