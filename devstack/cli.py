@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -37,6 +38,9 @@ COMMANDS: dict[str, str] = {
     "wait": "steer",
     "logs": "steer",
 }
+
+# commands that need no config: they write one, or describe the format -> module in devstack.commands
+STANDALONE: dict[str, str] = {"init": "init", "schema": "schema"}
 
 
 def _command(name: str) -> Command:
@@ -77,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--no-timestamps", action="store_true", help="no HH:MM:SS before each line")
 
     sub.add_parser("check", help="validate the config without starting anything")
+    init = sub.add_parser("init", help="write a devstack.toml: from ./Procfile and .env if present, "
+                          "else a commented starter")
+    init.add_argument("--force", action="store_true", help="replace an existing devstack.toml")
+    sub.add_parser("schema", help="print the JSON Schema of devstack.toml (for editors and CI)")
     json_flag(sub.add_parser("ports", help="the port table: live while a stack runs, else as assigned"))
     json_flag(sub.add_parser("status", help="state, pid, port, uptime, restarts of every service"))
     env = json_flag(sub.add_parser("env", help="the variables devstack gives a service"))
@@ -112,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.command in STANDALONE:
+            module = importlib.import_module(f"devstack.commands.{STANDALONE[args.command]}")
+            return int(getattr(module, args.command)(args))
         config = load_config(find_config(Path.cwd(), args.file))
         return _command(args.command)(config, args)
     except DevstackError as exc:
@@ -121,3 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader went away (devstack logs -f | head): stop quietly, as a killed-by-SIGPIPE tool would,
+        # and keep the interpreter from complaining when it flushes stdout at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

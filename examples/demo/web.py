@@ -29,8 +29,11 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/healthz":
             self.reply(200, "text/plain", b"ok")
         elif self.path == "/check":
-            with urllib.request.urlopen(f"{API_URL}/api/items", timeout=5) as resp:
-                self.reply(200, "application/json", json.dumps(json.load(resp)).encode())
+            try:
+                with urllib.request.urlopen(f"{API_URL}/api/items", timeout=5) as resp:
+                    self.reply(200, "application/json", json.dumps(json.load(resp)).encode())
+            except OSError as exc:  # the API is down, or restarting
+                self.reply(502, "application/json", json.dumps({"error": f"API unreachable: {exc}"}).encode())
         elif self.path == "/":
             self.reply(200, "text/html; charset=utf-8", PAGE.format(api=API_URL).encode())
         else:
