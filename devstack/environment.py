@@ -100,8 +100,8 @@ def service_env(config: Config, service: Service, ports: Ports, run_token: str,
 
 def write_env_file(config: Config, ports: Ports) -> None:
     """``.devstack/env``: the generated values, for shells (``set -a; . .devstack/env``) and scripts."""
-    from .report import env_lines
     from .files import write_private
+    from .report import env_lines
 
     write_private(config.state_dir / "env", "# written by devstack up; every service sees these\n"
                   + env_lines(stack_env(config, ports)) + "\n")
