@@ -82,7 +82,9 @@ def up_detached(config: Config, args: argparse.Namespace) -> int:
                                 f"and in {log_path}")
         time.sleep(0.05)
     try:
-        result = request(state_dir, "GET", "/wait", params={"timeout": args.timeout})
+        # the client's own timeout must outlast the wait it asks for (the default is 10 s)
+        result = request(state_dir, "GET", "/wait", params={"timeout": args.timeout},
+                         timeout=args.timeout + 5)
     except NotRunning:
         print(_tail(log_path, 30), file=sys.stderr)
         raise DevstackError(f"the detached devstack (pid {pid}) stopped while starting") from None

@@ -47,7 +47,7 @@ def stop(config: Config, args: argparse.Namespace) -> int:
 
 def restart(config: Config, args: argparse.Namespace) -> int:
     result = request(config.state_dir, "POST", "/restart", json={"names": check_names(config, args.names)},
-                     params={"timeout": args.timeout})
+                     params={"timeout": args.timeout}, timeout=args.timeout + 5)
     states = result["services"]
     _emit(args, result, "\n".join(f"{name}: {state}" for name, state in states.items()))
     return 0 if all(s in ("healthy", "running") for s in states.values()) else 1
@@ -57,14 +57,30 @@ def down(config: Config, args: argparse.Namespace) -> int:
     result = request(config.state_dir, "POST", "/down")
     pid = int(result["pid"])
     limit = max((s.stop_timeout for s in config.services.values()), default=0) + DOWN_MARGIN
-    try:
-        psutil.Process(pid).wait(limit)
-    except psutil.NoSuchProcess:
-        pass
-    except psutil.TimeoutExpired:
-        raise DevstackError(f"the stack (pid {pid}) is still stopping after {limit:g} s") from None
+    if not _gone(pid, limit):
+        raise DevstackError(f"the stack (pid {pid}) is still stopping after {limit:g} s")
     _emit(args, {"stopped": True, "pid": pid}, "stack stopped")
     return 0
+
+
+def _gone(pid: int, limit: float) -> bool:
+    """Wait until ``pid`` has exited. A zombie has: a detached supervisor's parent is init, which may
+    take its time to reap it (psutil's own wait would wait for that too)."""
+    try:
+        proc = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return True
+    deadline = time.monotonic() + limit
+    delay = 0.005
+    while time.monotonic() < deadline:
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    return False
 
 
 def wait(config: Config, args: argparse.Namespace) -> int:
