@@ -92,18 +92,22 @@ class Holder:
     cmdline: str
 
     def __str__(self) -> str:
-        return f"pid {self.pid} ({self.cmdline or self.name})"
+        # one line, however the command was written (python -c "..." often spans several)
+        cmd = " ".join((self.cmdline or self.name).split())
+        return f"pid {self.pid} ({cmd if len(cmd) <= 160 else cmd[:159] + '…'})"
 
 
-def holder(port: int) -> Holder | None:
-    """The process listening on ``port`` (or, failing that, bound to it); None if it cannot be seen
-    (another user's process without privileges, a container, macOS without root)."""
+def holder(port: int, *, listening_only: bool = False) -> Holder | None:
+    """The process listening on ``port`` (or, failing that and unless ``listening_only``, bound to it);
+    None if it cannot be seen (another user's process without privileges, a container, macOS without
+    root)."""
     try:
         conns = psutil.net_connections(kind="tcp")
     except (psutil.AccessDenied, OSError) as e:
         log.debug("cannot list connections: %s", e)
         return None
-    mine = [c for c in conns if c.laddr and c.laddr.port == port and c.pid]
+    mine = [c for c in conns if c.laddr and c.laddr.port == port and c.pid
+            and (not listening_only or c.status == psutil.CONN_LISTEN)]
     # a listener is the one to name; a connection's pid only when nothing listens
     mine.sort(key=lambda c: c.status != psutil.CONN_LISTEN)
     for conn in mine:

@@ -133,3 +133,20 @@ def test_an_external_address_is_exposed() -> None:
     [finding] = verify("api", {"port": 21000}, listens)
     assert finding.kind == "exposed" and "192.168.1.20" in finding.message
     assert verify("api", {}, []) == []
+
+
+def test_sock_diag_and_the_proc_tables_agree() -> None:
+    """The fast path (sock_diag) and the fallback (/proc/net/tcp*) list the same listening sockets,
+    and a socket opened here is among them with its address and port."""
+    import socket as socketlib
+
+    from devstack.ports.contract import _proc_net_listening
+    from devstack.ports.sockdiag import listening_inodes
+
+    with socketlib.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        diag, text = listening_inodes(), _proc_net_listening()
+        assert diag == text
+        assert ("127.0.0.1", port) in diag.values()
