@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import os
+import socket
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .config import Service
-from .environment import render_argv, service_env
-from .ports import Finding, Listen, listening, verify
+from .environment import HOST, render_argv, service_env
+from .ports import Finding, Listen, holder, listening, verify
+from .ports.activation import open_listener
 from .process import ServiceProcess, SpawnError, describe_exit
 
 if TYPE_CHECKING:
@@ -83,6 +86,11 @@ class Runner:
         self._backoff = sup.config.settings.restart_backoff
         self._started_this_time = False
         self.restart_reason: str | None = None
+        self._port_taken: str | None = None  # "port N is in use by pid X (...)" when its instance ended
+        self._listener: socket.socket | None = None  # socket = true: opened once, kept across restarts
+        self._previous: ServiceProcess | None = None  # reload = "overlap": the instance being replaced
+        self._instance_ready = asyncio.Event()  # the current instance has been ready
+        self._instances = 0
 
     # -- what dependents wait on ----------------------------------------------------------------
 
@@ -116,11 +124,15 @@ class Runner:
         self.last_ready_lag = time.monotonic() - self.started_at
         self.phase = Phase.RUNNING if self.service.health.kind == "started" else Phase.HEALTHY
         self._ready.set()
+        self._instance_ready.set()
         self._resolve_restarted()
         if message:
             self.sup.printer.event(message, self.service.name)
         if self.expected_ports():
             self.check_contract(listening_expected=False)
+            for taken in self.ports_taken():  # its health check may have reached that process instead
+                self.sup.printer.event(f"{self.service.name}: {taken}, not by {self.service.name}",
+                                       self.service.name, error=True)
 
     def _resolve_restarted(self) -> None:
         for fut in self._restarted:
@@ -141,7 +153,9 @@ class Runner:
         self._resolve_restarted()
         self.sup.printer.event(message, self.service.name, error=True)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, listens: list[Listen] | None = None) -> dict[str, Any]:
+        """Its state for the control API; ``listens``: its sockets, when the caller looked them up for
+        every service at once."""
         proc = self.process
         alive = proc is not None and not proc.exited
         return {
@@ -154,7 +168,7 @@ class Runner:
             "exit_code": self.exit_code,
             "why": self.why or None,
             "scheme": self.service.scheme,
-            "listening": _by_port(self.listens()) if alive else {},
+            "listening": _by_port(self.listens() if listens is None else listens) if alive else {},
             "findings": [{"kind": f.kind, "port": f.port, "message": f.message} for f in self.findings],
         }
 
@@ -182,6 +196,22 @@ class Runner:
                 self.sup.printer.event(f.message, self.service.name, error=True)
         return findings
 
+    def ports_taken(self) -> list[str]:
+        """Ports of this service that another process listens on (one that took a port between its
+        allocation and the service's bind): "port N is in use by pid X (cmd)"."""
+        proc = self.process
+        mine = {p.pid for p in proc.members()} if proc is not None else set()
+        own = {s.port for s in self.listens()}
+        taken = []
+        for key, port in self.expected_ports().items():
+            if port in own:
+                continue
+            who = holder(port, listening_only=True)
+            if who is not None and who.pid not in mine and who.pid != os.getpid():  # socket = true
+                label = "port" if key == "port" else f"{key} port"
+                taken.append(f"{label} {port} is in use by {who}")
+        return taken
+
     async def _watch_contract(self) -> None:
         """A service that is not ready a while after starting is often listening somewhere else."""
         for delay, nowhere_counts in CONTRACT_CHECKS:
@@ -193,6 +223,18 @@ class Runner:
 
     # -- life ---------------------------------------------------------------------------------
 
+    def owners(self, proc: ServiceProcess | None) -> Callable[[], tuple[set[int], set[int]]]:
+        """For the health probes of instance ``proc`` (``socket = true``): its processes' pids, and
+        those of the instance it replaces, if that one still runs."""
+
+        def pids() -> tuple[set[int], set[int]]:
+            ours = {p.pid for p in proc.members()} if proc is not None else set()
+            previous = self._previous
+            others = {p.pid for p in previous.members()} if previous not in (None, proc) else set()
+            return ours, others - ours
+
+        return pids
+
     async def run(self) -> None:
         try:
             await self._live()
@@ -200,6 +242,9 @@ class Runner:
             # its task has ended (stopped, parked at shutdown, or not started): nothing will change any
             # more, and a dependent still waiting on it must not wait forever
             self._decided.set()
+            if self._listener is not None:  # from now on a connection is refused, not kept waiting
+                self._listener.close()
+                self._listener = None
 
     async def _live(self) -> None:
         svc, printer = self.service, self.sup.printer
@@ -266,6 +311,38 @@ class Runner:
             return f"{name} {describe_exit(self.exit_code)}"
         return f"{name} could not be started"
 
+    async def _spawn(self) -> str | None:
+        """Start a new instance (``self.process``) with its health monitor; the error, if it could not."""
+        svc, printer, sup = self.service, self.sup.printer, self.sup
+        self.env = service_env(sup.config, svc, sup.ports, sup.record.token)
+        self._instances += 1
+        try:
+            if svc.socket and self._listener is None:
+                try:
+                    self._listener = open_listener(HOST, sup.ports[svc.name]["port"])
+                except OSError as exc:
+                    raise SpawnError(f"cannot listen on {HOST}:{sup.ports[svc.name]['port']} for it: "
+                                     f"{exc.strerror or exc}") from None
+            process = await ServiceProcess.spawn(
+                svc, render_argv(sup.config, sup.ports, svc), self.env, printer.sink(svc.name),
+                sup.record.token, listener=self._listener,
+                instance=str(self._instances) if svc.reload == "overlap" else None)
+        except SpawnError as exc:
+            return str(exc)
+        self.process = process
+        self.started_at = time.monotonic()
+        self._instance_ready.clear()
+        self._started.set()
+        self._started_this_time = True
+        sup.record_group(svc.name, process.pid)
+        printer.event(f"{svc.name} started (pid {process.pid}): {svc.display_cmd}", svc.name)
+        self._reported.clear()
+        self.findings = []
+        self._start_monitor()
+        if self.expected_ports():
+            self._verify_task = asyncio.create_task(self._watch_contract(), name=f"contract {svc.name}")
+        return None
+
     async def _run_once(self) -> str:
         """Start the service and wait: returns "restart", "stop", or "ended"."""
         svc, printer, sup = self.service, self.sup.printer, self.sup
@@ -273,28 +350,23 @@ class Runner:
         self._started_this_time = False
         self.phase = Phase.STARTING
         self.started_at = time.monotonic()
-        self.env = service_env(sup.config, svc, sup.ports, sup.record.token)
-        try:
-            self.process = await ServiceProcess.spawn(
-                svc, render_argv(sup.config, sup.ports, svc), self.env, printer.sink(svc.name),
-                sup.record.token)
-        except SpawnError as exc:
+        failed = await self._spawn()
+        if failed is not None:
             self.phase, self.exit_code = Phase.FAILED, 127
-            self.why = f"{svc.name} failed to start: {exc}"
+            self.why = f"{svc.name} failed to start: {failed}"
             printer.event(self.why, svc.name, error=True)
             self._exited.set()
             return "ended"
-        self._started.set()
-        self._started_this_time = True
-        sup.record_group(svc.name, self.process.pid)
-        printer.event(f"{svc.name} started (pid {self.process.pid}): {svc.display_cmd}", svc.name)
-        self._reported.clear()
-        self.findings = []
-        self._start_monitor()
-        if self.expected_ports():
-            self._verify_task = asyncio.create_task(self._watch_contract(), name=f"contract {svc.name}")
-        exit_wait = asyncio.ensure_future(self.process.wait())
-        which = await _first(exit_wait, self._restart.wait(), sup.stop_requested(), self._park.wait())
+        assert self.process is not None
+        while True:
+            exit_wait = asyncio.ensure_future(self.process.wait())
+            which = await _first(exit_wait, self._restart.wait(), sup.stop_requested(), self._park.wait())
+            if which == 1 and svc.reload == "overlap" and not self.process.exited:
+                exit_wait.cancel()
+                self._restart.clear()
+                await self._overlap()
+                continue
+            break
         if which != 0:
             exit_wait.cancel()
             self._stop_monitor()
@@ -316,6 +388,11 @@ class Runner:
         self.phase = Phase.EXITED
         self._exited.set()
         printer.event(f"{svc.name} {describe_exit(code)}", svc.name, error=code != 0)
+        self._port_taken = None
+        if code != 0 and self.expected_ports():
+            taken = await asyncio.to_thread(self.ports_taken)
+            if taken:
+                self._port_taken = "; ".join(taken)
         if self.process.members():  # it exited but left processes of its own behind
             printer.event(f"{svc.name}: stopping the processes it left running", svc.name)
         await self.process.stop(sup.force)
@@ -326,6 +403,13 @@ class Runner:
         return True to start again, or False (not restarted, or given up)."""
         svc, settings = self.service, self.sup.config.settings
         code = self.exit_code
+        # another try would fail the same way while that process holds its port
+        if self._port_taken and not self.sup.stopping:
+            self.phase = Phase.FAILED
+            self.why = f"{svc.name} not restarted: its {self._port_taken}"
+            self.sup.printer.event(f"{self.why}; stop that process, then: devstack start {svc.name}",
+                                   svc.name, error=True)
+            return False
         if svc.restart == "no" or (svc.restart == "on-failure" and code == 0) or self.sup.stopping:
             return False
         if self.phase is Phase.FAILED and not self._started_this_time:
@@ -398,6 +482,64 @@ class Runner:
     def request_start(self) -> None:
         self._start.set()
 
+    async def _overlap(self) -> None:
+        """``reload = "overlap"``: start the new instance on the shared socket while the old one serves;
+        once the new one is ready (its health check passed on a connection one of its own processes
+        accepted, see ``health.attributed``) and still running, stop the old one gracefully: it finishes
+        what it has accepted, and what it has not is served by the new one. If the new one ends or never
+        becomes ready, it is stopped and the old one goes on serving."""
+        old = self.process
+        assert old is not None
+        svc, printer, sup = self.service, self.sup.printer, self.sup
+        before = self.phase
+        self._stop_monitor()
+        self.phase = Phase.RESTARTING
+        self.restarts += 1
+        reason = f": {self.restart_reason}" if self.restart_reason else ""
+        self.restart_reason = None
+        printer.event(f"{svc.name} restarting{reason} (overlap: pid {old.pid} serves until the new "
+                      "instance is ready)", svc.name)
+        self._previous = old
+        failed = await self._spawn()
+        new = self.process
+        if failed is not None or new is None or new is old:
+            self._keep_old(old, before, f"the new instance could not be started: {failed}")
+            return
+        monitor = self._monitor_task
+        waits: list[Awaitable[object]] = [self._instance_ready.wait(), new.wait(), sup.stop_requested()]
+        if monitor is not None:
+            waits.append(asyncio.shield(monitor))
+        which = await _first(*waits)
+        if which == 0 and not new.exited:
+            self._decided.clear()  # a failed probe of the new one may have said "never"
+            await old.stop(sup.force)
+            self._previous = None
+            return
+        # it ended, never became ready, or the stack is stopping: the old one stays (and is stopped in
+        # dependency order with the rest, if the stack is stopping)
+        if which == 2:
+            why = "the stack is stopping"
+        elif new.exited and new.returncode is not None:
+            why = f"the new instance {describe_exit(new.returncode)}"
+        else:
+            why = "the new instance never became ready"
+        self._stop_monitor()
+        await new.stop(sup.force)
+        self._keep_old(old, before, why)
+
+    def _keep_old(self, old: ServiceProcess, phase: Phase, why: str) -> None:
+        """The overlap failed: ``old`` stays the service's instance, as it was."""
+        self.process, self._previous = old, None
+        self._instance_ready.set()
+        self._resolve_restarted()
+        if self.sup.stopping:
+            return
+        self.phase, self.why, self.started_at = phase, "", old.started
+        self._decided.clear()
+        name = self.service.name
+        self.sup.printer.event(f"{name}: keeping pid {old.pid} running: {why}", name, error=True)
+        self._start_monitor()
+
     async def _stop_for_restart(self) -> None:
         proc = self.process
         assert proc is not None
@@ -420,6 +562,9 @@ class Runner:
 
     async def _stop_now(self) -> None:
         self._stop_monitor()
+        previous = self._previous  # the stack stops during an overlap: the old instance goes too
+        if previous is not None and previous is not self.process and not previous.exited:
+            await previous.stop(self.sup.force)
         proc = self.process
         if proc is None or self._exited.is_set() or proc.exited and not proc.members():
             return

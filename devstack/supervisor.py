@@ -29,8 +29,16 @@ from .graph import dependents, stop_before, with_dependencies
 from .guardian import start_guardian
 from .health import HealthMonitor, HealthState, Prober
 from .output import Printer
+from .ports import Listen, listening
 from .runner import Monitor, Phase, Runner
-from .tree import find_members, kill_all, reap_orphans, set_child_subreaper, unregister_child
+from .tree import (
+    find_members,
+    kill_all,
+    members_by_service,
+    reap_orphans,
+    set_child_subreaper,
+    unregister_child,
+)
 from .watch import StackWatcher, WatchSpec, describe_change, describe_loop
 
 __all__ = ("Options", "Supervisor", "reap_previous_run")
@@ -257,16 +265,25 @@ class Supervisor:
                 runner.mark_never_ready(message)
 
         return HealthMonitor(svc.name, svc.health, self.prober, ports=self.ports.get(svc.name, {}),
-                             cwd=svc.cwd, env=runner.env, on_change=on_change, started_at=runner.started_at)
+                             cwd=svc.cwd, env=runner.env, on_change=on_change, started_at=runner.started_at,
+                             owners=runner.owners(runner.process) if svc.socket else None)
 
     def snapshot(self) -> dict[str, Any]:
-        """The live state of the stack, as the control API serves it."""
+        """The live state of the stack, as the control API serves it. Where every service listens is
+        looked up in one pass over the processes and one over the sockets, not one per service."""
+        groups = {n: r.process.pgid for n, r in self.runners.items()
+                  if r.process is not None and not r.process.exited}
+        members = members_by_service(self.record.token, groups)
+        service_of = {p.pid: n for n, procs in members.items() for p in procs}
+        listens: dict[str, list[Listen]] = {}
+        for sock in listening(service_of):
+            listens.setdefault(service_of[sock.pid], []).append(sock)
         return {
             "pid": os.getpid(),
             "project": str(self.config.root),
             "config": str(self.config.path),
             "stopping": self.stopping,
-            "services": [r.snapshot() for r in self.runners.values()],
+            "services": [r.snapshot(listens.get(n, [])) for n, r in self.runners.items()],
         }
 
     def record_group(self, name: str, pid: int) -> None:

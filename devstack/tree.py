@@ -14,15 +14,17 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import psutil
 
 __all__ = (
+    "INSTANCE_VAR",
     "RUN_VAR",
     "SERVICE_VAR",
     "find_members",
     "kill_all",
+    "members_by_service",
     "pdeathsig_preexec",
     "reap_orphans",
     "register_child",
@@ -35,6 +37,7 @@ log = logging.getLogger("devstack.tree")
 
 RUN_VAR = "DEVSTACK_RUN"
 SERVICE_VAR = "DEVSTACK_SERVICE"
+INSTANCE_VAR = "DEVSTACK_INSTANCE"  # tells apart two instances of one service (reload = "overlap")
 IS_LINUX = sys.platform.startswith("linux")
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
@@ -114,10 +117,10 @@ def _candidates(everywhere: bool) -> Iterator[psutil.Process]:
 
 
 def find_members(run: str, service: str | None = None, pgids: Iterable[int] = (),
-                 *, everywhere: bool = False) -> list[psutil.Process]:
+                 *, everywhere: bool = False, instance: str | None = None) -> list[psutil.Process]:
     """Live processes of a run (or of one service of it): in one of ``pgids``, or carrying the run's
-    markers in their environment. ``everywhere`` searches the whole machine instead of this process's
-    descendants (for leftovers of a supervisor that died)."""
+    markers in their environment (and ``instance``'s, when given). ``everywhere`` searches the whole
+    machine instead of this process's descendants (for leftovers of a supervisor that died)."""
     groups = set(pgids)
     me = os.getpid()
     found = []
@@ -133,8 +136,34 @@ def find_members(run: str, service: str | None = None, pgids: Iterable[int] = ()
             env = proc.environ()
         except (psutil.Error, OSError):
             continue
-        if env.get(RUN_VAR) == run and (service is None or env.get(SERVICE_VAR) == service):
+        if env.get(RUN_VAR) == run and (service is None or env.get(SERVICE_VAR) == service) \
+                and (instance is None or env.get(INSTANCE_VAR) == instance):
             found.append(proc)
+    return found
+
+
+def members_by_service(run: str, groups: Mapping[str, int]) -> dict[str, list[psutil.Process]]:
+    """``find_members`` for several services at once (service -> its process group), in one pass over
+    this process's descendants instead of one pass per service."""
+    by_pgid = {pgid: name for name, pgid in groups.items()}
+    found: dict[str, list[psutil.Process]] = {name: [] for name in groups}
+    me = os.getpid()
+    for proc in _candidates(False):
+        if proc.pid == me:
+            continue
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            name = by_pgid.get(os.getpgid(proc.pid))
+            if name is None:
+                env = proc.environ()
+                if env.get(RUN_VAR) != run:
+                    continue
+                name = env.get(SERVICE_VAR)
+        except (psutil.Error, OSError):
+            continue
+        if name in found:
+            found[name].append(proc)
     return found
 
 
