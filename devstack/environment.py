@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from .config import Config, Service
 from .interpolate import OWN_NAMES, Reference, render
 from .naming import env_prefix
+from .ports.activation import LISTEN_FD, LISTEN_VARS, activation_env
 from .tree import RUN_VAR, SERVICE_VAR
 
 __all__ = ("HOST", "Ports", "render_argv", "service_env", "stack_env", "url", "write_env_file")
@@ -52,6 +53,8 @@ def _resolver(config: Config, ports: Ports, service: Service,
                 return str(own["port"])
             if ref.raw == "HOST":
                 return HOST
+            if ref.raw == "FD" and service.socket:
+                return str(LISTEN_FD)
             if ref.raw in OWN_NAMES:
                 return None
             return None if env is None else env.get(ref.raw, "")
@@ -89,6 +92,10 @@ def service_env(config: Config, service: Service, ports: Ports, run_token: str,
         env.pop("PORT", None)
     env["HOST"] = HOST
     env["PYTHONUNBUFFERED"] = "1"
+    for var in LISTEN_VARS:  # devstack's own, were it socket-activated, are not the service's
+        env.pop(var, None)
+    if service.socket:
+        env.update(activation_env(service.name))
     resolve = _resolver(config, ports, service, env)
     for key, value in service.env.items():
         env[key] = render(value, resolve)

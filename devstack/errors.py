@@ -51,9 +51,14 @@ class ConfigError(DevstackError):
         self.problems = problems
         super().__init__(self._render())
 
+    # a generated or mangled file can hold a million problems: the first ones say what is wrong
+    SHOWN = 100
+
     def _render(self) -> str:
-        lines = [str(p) for p in self.problems]
+        lines = [str(p) for p in self.problems[:self.SHOWN]]
         n = len(self.problems)
+        if n > self.SHOWN:
+            lines.append(f"... and {n - self.SHOWN} more")
         files = sorted({p.file for p in self.problems})
         lines.append(f"{n} problem{'s' if n != 1 else ''} in {', '.join(files)}")
         return "\n".join(lines)

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import signal
+import socket
 import subprocess
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psutil
 
 from .config import Service
 from .output import LineSink
+from .ports.activation import LISTEN_FD, place_listener, trampoline
 from .tree import (
+    INSTANCE_VAR,
     find_members,
     pdeathsig_preexec,
     reap_orphans,
@@ -65,9 +70,11 @@ class _Protocol(asyncio.SubprocessProtocol):
 
 class ServiceProcess:
     def __init__(self, service: Service, run_token: str,
-                 transport: asyncio.SubprocessTransport, protocol: _Protocol) -> None:
+                 transport: asyncio.SubprocessTransport, protocol: _Protocol,
+                 instance: str | None = None) -> None:
         self.service = service
         self.run_token = run_token
+        self.instance = instance
         self._transport = transport
         self._protocol = protocol
         self.pid: int = transport.get_pid()
@@ -75,15 +82,30 @@ class ServiceProcess:
 
     @classmethod
     async def spawn(cls, service: Service, argv: list[str], env: dict[str, str], sink: LineSink,
-                    run_token: str) -> ServiceProcess:
+                    run_token: str, *, listener: socket.socket | None = None,
+                    instance: str | None = None) -> ServiceProcess:
+        """Start ``argv``. ``listener``: the listening socket to hand over at fd 3 (``socket = true``),
+        through a shell that sets ``LISTEN_PID``. ``instance``: marks its processes apart from another
+        instance's of the same service (``DEVSTACK_INSTANCE``)."""
         loop = asyncio.get_running_loop()
         protocol = _Protocol(sink)
+        preexec = pdeathsig_preexec()
+        extra: dict[str, Any] = {}
+        if instance is not None:
+            env = {**env, INSTANCE_VAR: instance}
+        if listener is not None:
+            if not isinstance(service.cmd, str) and "/" not in argv[0] \
+                    and shutil.which(argv[0], path=env.get("PATH")) is None:
+                raise SpawnError(f"program not found: {argv[0]!r} (is it installed and on PATH?)")
+            argv = trampoline(argv, argv[2] if isinstance(service.cmd, str) else None)
+            preexec = _chain(preexec, place_listener(listener))
+            extra["pass_fds"] = (LISTEN_FD,)
         try:
             transport, _ = await loop.subprocess_exec(
                 lambda: protocol, *argv,
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 cwd=service.cwd, env=env, start_new_session=True,
-                preexec_fn=pdeathsig_preexec(),
+                preexec_fn=preexec, **extra,
             )
         except FileNotFoundError:
             raise SpawnError(f"program not found: {argv[0]!r} (is it installed and on PATH?)") \
@@ -94,7 +116,7 @@ class ServiceProcess:
         except OSError as exc:
             raise SpawnError(f"cannot start {argv[0]!r}: {exc.strerror}") from None
         register_child(transport.get_pid())
-        return cls(service, run_token, transport, protocol)
+        return cls(service, run_token, transport, protocol, instance)
 
     @property
     def pgid(self) -> int:
@@ -118,10 +140,10 @@ class ServiceProcess:
         return code
 
     def members(self) -> list[psutil.Process]:
-        return list(find_members(self.run_token, self.service.name, [self.pgid]))
+        return list(find_members(self.run_token, self.service.name, [self.pgid], instance=self.instance))
 
     def signal(self, sig: int) -> None:
-        signal_all(find_members(self.run_token, self.service.name, [self.pgid]), sig, [self.pgid])
+        signal_all(self.members(), sig, [self.pgid])
 
     async def stop(self, force: asyncio.Event | None = None) -> bool:
         """Stop the whole tree gracefully; returns False if it had to be SIGKILLed. ``force`` set
@@ -178,6 +200,17 @@ class ServiceProcess:
         await self._drain()  # its goodbye ("shutting down...") may still be in the pipe
         self._transport.close()
         unregister_child(self.pid)
+
+
+def _chain(*parts: Callable[[], None] | None) -> Callable[[], None]:
+    """One ``preexec_fn`` running each of ``parts`` (the PDEATHSIG one first) in order."""
+    steps = [p for p in parts if p is not None]
+
+    def preexec() -> None:
+        for step in steps:
+            step()
+
+    return preexec
 
 
 def describe_exit(code: int) -> str:

@@ -28,7 +28,8 @@ TABLES = {  # where each key table lives in the schema, and in the README's refe
     "health": (SCHEMA["$defs"]["health"], HEALTH_KEYS, "### `[services.NAME.health]`"),
     "devstack": (SCHEMA["$defs"]["settings"], SETTINGS_KEYS, "### `[devstack]`"),
 }
-SHIPPED = sorted([REPO / "devstack.toml", *REPO.glob("examples/*/devstack.toml")])
+SHIPPED = sorted([REPO / "devstack.toml", *REPO.glob("examples/*/devstack.toml"),
+                  *REPO.glob("examples/socket/*/devstack.toml")])
 
 
 def test_the_schema_is_a_valid_draft_2020_12_schema() -> None:

@@ -19,6 +19,7 @@ __all__ = (
     "parse_named_ports",
     "parse_port",
     "parse_port_range",
+    "parse_reload",
     "parse_restart",
     "parse_scheme",
     "parse_signal",
@@ -272,4 +273,12 @@ def parse_restart(value: Any) -> str:
         return "no"
     if value not in ("no", "on-failure", "always"):
         raise Invalid('one of "no", "on-failure", "always"', value)
+    return str(value)
+
+
+def parse_reload(value: Any) -> str:
+    """How a restart on request (a change, ``devstack restart``) goes: ``"restart"`` stops, then starts;
+    ``"overlap"`` starts the new instance on the shared socket first."""
+    if value not in ("restart", "overlap"):
+        raise Invalid('"restart" (stop, then start) or "overlap" (start the new instance first)', value)
     return str(value)

@@ -31,6 +31,7 @@ from .fields import (
     parse_named_ports,
     parse_port,
     parse_port_range,
+    parse_reload,
     parse_restart,
     parse_scheme,
     parse_signal,
@@ -61,11 +62,13 @@ SERVICE_KEYS: dict[str, Callable[[Any], Any]] = {
     "port": parse_port,
     "ports": parse_named_ports,
     "scheme": parse_scheme,
+    "socket": parse_bool,
     "health": lambda v: v,  # a table or false, read by _health
     "depends_on": parse_depends_on,
     "watch": parse_watch,
     "ignore": lambda v: parse_str_list(v, what="patterns"),
     "restart_dependents": parse_bool,
+    "reload": parse_reload,
     "restart": parse_restart,
     "max_restarts": lambda v: parse_int(v, low=0, high=1_000_000),
 }
@@ -126,7 +129,9 @@ class _Reader:
         self.env_files: dict[Path, dict[str, str]] = {}  # each env file read (and judged) once
 
     def problem(self, key: tuple[str, ...], message: str) -> None:
-        self.problems.append(Problem(self.shown, ".".join(key), message, find_line(self.text, key)))
+        # finding a line reads the whole text: only for the problems that will be shown
+        line = find_line(self.text, key) if len(self.problems) < ConfigError.SHOWN else None
+        self.problems.append(Problem(self.shown, ".".join(key), message, line))
 
     def table(self, value: Any, key: tuple[str, ...]) -> dict[str, Any] | None:
         if not isinstance(value, dict):
@@ -137,6 +142,9 @@ class _Reader:
     def unknown_keys(self, table: dict[str, Any], known: Any, key: tuple[str, ...]) -> None:
         for name in table:
             if name not in known:
+                if len(self.problems) >= ConfigError.SHOWN:  # not shown: no hint to look for
+                    self.problem((*key, name), "unknown key")
+                    continue
                 hint = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
                 suggestion = f'; did you mean "{hint[0]}"?' if hint else \
                     f" (known keys: {', '.join(known)})"
@@ -236,6 +244,7 @@ def _service(r: _Reader, name: str, raw: Any) -> Service | None:
     values.pop("health", None)
     depends_on = tuple(Dependency(n, c) for n, c in values.pop("depends_on", ()))
     watch = _watch(r, key, values.pop("watch", False), cwd)
+    _activation(r, key, values, ports, health)
     if len(r.problems) > before:
         return None
     return Service(name=name, cwd=cwd, env_files=env_files, file_env=file_env, ports=ports, health=health,
@@ -263,6 +272,8 @@ def _check_stack(r: _Reader, services: dict[str, Service], declared: set[str]) -
                 problem = ref.problem(port_keys)
                 if problem is None and not ref.dotted and ref.raw == "PORT" and "port" not in port_keys[name]:
                     problem = "${PORT}: this service has no port (port = false)"
+                if problem is None and not ref.dotted and ref.raw == "FD" and not svc.socket:
+                    problem = "${FD} is the socket devstack listens on for the service: set socket = true"
                 if problem is not None:
                     r.problem(("services", name, *where.split(".")), problem)
 
@@ -318,6 +329,22 @@ def _health(r: _Reader, key: tuple[str, ...], raw: Any, ports: tuple[PortSpec, .
     target = str(values.pop(kind, "") if kind != "tcp" else "")
     values.pop("tcp", None)
     return HealthCheck(kind=kind, target=target, port=port, **values)
+
+
+def _activation(r: _Reader, key: tuple[str, ...], values: dict[str, Any], ports: tuple[PortSpec, ...],
+                health: HealthCheck) -> None:
+    """``socket = true`` needs a main port to listen on; ``reload = "overlap"`` needs the socket (two
+    instances cannot bind one port) and a check that can tell the new instance from the old one."""
+    has_port = bool(ports) and ports[0].name == ""
+    if values.get("socket") and not has_port:
+        r.problem((*key, "socket"), "socket = true needs the service's main port, and it has port = false")
+    if values.get("reload") == "overlap":
+        if not values.get("socket"):
+            r.problem((*key, "reload"), 'reload = "overlap" needs socket = true: two instances can only '
+                      "serve one port through a socket devstack holds")
+        elif health.kind not in ("http", "tcp", "port") or health.port:
+            r.problem((*key, "reload"), 'reload = "overlap" needs an http or tcp health check on the main '
+                      "port (or none: the port check), to know when the new instance answers")
 
 
 def _watch(r: _Reader, key: tuple[str, ...], value: bool | tuple[str, ...], cwd: Path) -> tuple[str, ...]:

@@ -14,6 +14,7 @@ __all__ = ("Config", "Dependency", "HealthCheck", "PortSpec", "Service", "Settin
 Condition = Literal["started", "healthy", "completed_successfully"]
 HealthKind = Literal["http", "tcp", "cmd", "port", "started"]
 RestartPolicy = Literal["no", "on-failure", "always"]
+ReloadMode = Literal["restart", "overlap"]
 
 
 @dataclass(frozen=True)
@@ -64,11 +65,13 @@ class Service:
     stop_timeout: float = 5.0
     ports: tuple[PortSpec, ...] = (PortSpec(),)  # the main port first, when the service has one
     scheme: str = "http"
+    socket: bool = False  # devstack listens on the main port and hands the socket over (fd 3)
     health: HealthCheck = HealthCheck()
     depends_on: tuple[Dependency, ...] = ()
     watch: tuple[str, ...] = ()  # absolute paths, or absolute glob patterns ("/p/api/**/*.py")
     ignore: tuple[str, ...] = ()  # gitignore-style patterns
     restart_dependents: bool = False
+    reload: ReloadMode = "restart"  # "overlap": the new instance starts while the old one serves
     restart: RestartPolicy = "on-failure"  # "no" for one-shot tasks (see loader)
     max_restarts: int | None = None  # None: unlimited
 

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..config.model import HealthCheck
+from .attributed import Owners, probe_attributed
 from .probes import Prober, ProbeResult
 
 __all__ = ("HealthMonitor", "HealthState")
@@ -47,13 +48,15 @@ class HealthState(enum.Enum):
 class HealthMonitor:
     """Follows one running service process's health. ``started_at`` is when the process started, on
     the ``time.monotonic()`` clock (``ServiceProcess.started``); ``ports`` are its ports by
-    ``PortSpec.key``; ``cwd`` and ``env`` are what a ``cmd`` check runs with."""
+    ``PortSpec.key``; ``cwd`` and ``env`` are what a ``cmd`` check runs with. ``owners`` (a service with
+    ``socket = true``): probes of the main port count only when a process of this instance accepts
+    them (``attributed``)."""
 
     def __init__(self, name: str, check: HealthCheck, prober: Prober,
                  ports: Mapping[str, int] | None = None, cwd: Path | str | None = None,
                  env: Mapping[str, str] | None = None,
                  on_change: Callable[[HealthState, str], None] | None = None,
-                 started_at: float | None = None) -> None:
+                 started_at: float | None = None, owners: Owners | None = None) -> None:
         self.name = name
         self.check = check
         self.prober = prober
@@ -61,6 +64,8 @@ class HealthMonitor:
         self.cwd = cwd
         self.env = env
         self.on_change = on_change
+        # socket = true: probes of the main port count only when this instance accepts them
+        self.owners = owners if check.kind in ("http", "tcp", "port") and not check.port else None
         self.started_at = time.monotonic() if started_at is None else started_at
         self.last: ProbeResult | None = None  # the latest probe's result
         self._state = HealthState.STARTING
@@ -126,7 +131,10 @@ class HealthMonitor:
                              f"{self.name} unhealthy: {result.detail} ({failures} times)")
 
     async def _probe(self) -> ProbeResult:
-        result = await self.prober.probe(self.check, self.ports, self.cwd, self.env)
+        if self.owners is not None and "port" in self.ports:
+            result = await probe_attributed(self.check, self.ports["port"], self.owners, self.prober.host)
+        else:
+            result = await self.prober.probe(self.check, self.ports, self.cwd, self.env)
         if not result.ok:
             log.debug("%s: health check failed: %s", self.name, result.detail)
         self.last = result
