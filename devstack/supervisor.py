@@ -26,7 +26,7 @@ from .control.server import ControlServer
 from .environment import Ports
 from .errors import DevstackError
 from .graph import dependents, stop_before, with_dependencies
-from .guardian import start_guardian
+from .guardian import CLEAN, start_guardian
 from .health import HealthMonitor, HealthState, Prober
 from .output import Printer
 from .ports import Listen, listening
@@ -92,6 +92,7 @@ class Supervisor:
         self.record.control = str(control.path)
         state.write_run(state_dir, self.record)
         watch_task: asyncio.Task[None] | None = None
+        clean = False
         try:
             watch_task = await self._start_watching()
             for name, runner in self.runners.items():
@@ -108,6 +109,9 @@ class Supervisor:
             progress.cancel()
             self.printer.set_status(None)
             await asyncio.gather(*self._tasks.values())
+            if not self._stop.is_set():
+                await self._sweep()
+            clean = True  # everything of the run is stopped: the guardian need not look
         finally:
             if watch_task is not None:
                 watch_task.cancel()
@@ -116,7 +120,7 @@ class Supervisor:
             await control.close()
             await self.prober.aclose()
             state.clear_run(state_dir)
-            self._close_guardian()
+            self._close_guardian(clean)
             self.printer.close()
         if self._stop_signal is not None:
             return EXIT_CODES.get(self._stop_signal, 1)
@@ -298,13 +302,16 @@ class Supervisor:
         """Dependents stop before what they depend on; unrelated services stop in parallel."""
         waits = stop_before(self.runners, self.config.services)
         await asyncio.gather(*(r.stop([self.runners[w] for w in waits[n]]) for n, r in self.runners.items()))
-        # anything of the run that escaped every process group (re-parented to us as subreaper)
+        await self._sweep()
+        self.printer.event("all services stopped")
+
+    async def _sweep(self) -> None:
+        """Stop anything of the run that escaped every process group (re-parented to us as subreaper)."""
         left = find_members(self.record.token)
         if left:
             self.printer.event(f"stopping {len(left)} leftover process(es) of this run")
             await asyncio.to_thread(kill_all, left, 1.0)
         reap_orphans()
-        self.printer.event("all services stopped")
 
     # -- signals ------------------------------------------------------------------------------
 
@@ -338,11 +345,19 @@ class Supervisor:
         self._reap_handle = None
         reap_orphans()
 
-    def _close_guardian(self) -> None:
+    def _close_guardian(self, clean: bool) -> None:
+        """Let the guardian go: told that everything is stopped (``clean``), it exits at once; else it
+        looks for what is left of the run and stops it."""
         g = self._guardian
         if g is None:
             return
         assert g.stdin is not None
+        if clean:
+            try:
+                g.stdin.write(CLEAN)
+                g.stdin.flush()
+            except BrokenPipeError:
+                pass
         g.stdin.close()
         try:
             g.wait(timeout=5)
