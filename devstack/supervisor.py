@@ -7,6 +7,7 @@ SIGINT, SIGTERM or SIGHUP stop the stack gracefully; a second SIGINT kills what 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 import signal
@@ -15,14 +16,13 @@ import time
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
 from . import state
 from .config import Config
 from .control.paths import socket_path
-from .control.server import ControlServer
 from .environment import Ports
 from .errors import DevstackError
 from .graph import dependents, stop_before, with_dependencies
@@ -40,6 +40,9 @@ from .tree import (
     unregister_child,
 )
 from .watch import StackWatcher, WatchSpec, describe_change, describe_loop
+
+if TYPE_CHECKING:
+    from .control.server import ControlServer
 
 __all__ = ("Options", "Supervisor", "reap_previous_run")
 
@@ -87,17 +90,21 @@ class Supervisor:
         self._install_signals(loop)
         self._guardian = start_guardian(self.record.token, state_dir)
         self.prober = Prober()
-        control = ControlServer(self, socket_path(state_dir))
-        await control.start()
-        self.record.control = str(control.path)
         state.write_run(state_dir, self.record)
         watch_task: asyncio.Task[None] | None = None
+        control: ControlServer | None = None
         clean = False
         try:
             watch_task = await self._start_watching()
             for name, runner in self.runners.items():
                 self.printer.start_log(name)
                 self._launch(runner)
+            # the control server's library takes a while to import: do it while the services start
+            server = await asyncio.to_thread(importlib.import_module, "devstack.control.server")
+            control = server.ControlServer(self, socket_path(state_dir))
+            await control.start()
+            self.record.control = str(control.path)
+            state.write_run(state_dir, self.record)
             progress = asyncio.create_task(self._progress(), name="progress")
             if not self.runners:
                 self._idle.set()
@@ -117,7 +124,8 @@ class Supervisor:
                 watch_task.cancel()
                 await asyncio.gather(watch_task, return_exceptions=True)
             self._remove_signals(loop)
-            await control.close()
+            if control is not None:
+                await control.close()
             await self.prober.aclose()
             state.clear_run(state_dir)
             self._close_guardian(clean)

@@ -236,6 +236,7 @@ def test_a_stale_socket_of_a_killed_run_is_replaced(project: Path) -> None:
     sock = project / ".devstack" / "control.sock"
     with Stack(project, "up", "--no-timestamps") as stack:
         pid = stack.started("worker")["worker"]
+        wait_for(sock.exists, message="the control socket")  # opened just after the services start
         assert stat.S_ISSOCK(sock.stat().st_mode)
         stack.send(signal.SIGKILL)
         stack.wait()
@@ -283,6 +284,7 @@ def test_the_socket_is_private_to_its_user(project: Path, request: pytest.Fixtur
     sock = state / "control.sock"
     with Stack(project, "up", "--no-timestamps") as stack:
         stack.started("worker")
+        wait_for(sock.exists, message="the control socket")  # opened just after the services start
         assert stat.S_IMODE(state.stat().st_mode) == 0o700
         assert stat.S_IMODE(sock.stat().st_mode) == 0o600
         assert sock.stat().st_uid == os.getuid()
@@ -319,7 +321,7 @@ def test_a_project_path_too_long_for_a_socket_uses_the_runtime_dir(
     write_config(project, {"worker": SLEEP})
     with Stack(project, "up", "--no-timestamps") as stack:
         stack.started("worker")
-        socks = list((runtime / "devstack").glob("*.sock"))
+        socks = wait_for(lambda: list((runtime / "devstack").glob("*.sock")), message="the socket")
         assert len(socks) == 1 and stat.S_IMODE(socks[0].stat().st_mode) == 0o600
         assert stat.S_IMODE((runtime / "devstack").stat().st_mode) == 0o700
         assert not (project / ".devstack" / "control.sock").exists()

@@ -178,7 +178,7 @@ def test_later_run_reaps_what_an_earlier_one_left(project: Path) -> None:
                                  start_new_session=True)
     try:
         with Stack(project, "up", "stubborn", "daemon") as first:
-            [stubborn_pid] = first.pids(1)
+            [stubborn_pid] = first.pids(1, r"stubborn\s+\| ready pid=(\d+)")
             [daemon_pid] = first.pids(1, r"daemon pid=(\d+)")
             guardian = guardian_of(first.pid)
             guardian.kill()

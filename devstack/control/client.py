@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,23 @@ class NotRunning(DevstackError):
     """No stack is running for this project."""
 
 
+STARTING_DEADLINE = 10.0  # for a supervisor that is up but has not opened its socket yet
+
+
 def _socket(state_dir: Path) -> Path:
-    record = read_run(state_dir)
-    if record is None or not record.alive or not record.control:
-        raise NotRunning("no stack is running for this project (start one with devstack up)")
-    return Path(record.control)
+    """The running supervisor's socket. One that has just started opens it a moment after its
+    services start (its HTTP library imports meanwhile): wait for it, with a deadline."""
+    deadline = time.monotonic() + STARTING_DEADLINE
+    while True:
+        record = read_run(state_dir)
+        if record is None or not record.alive:
+            raise NotRunning("no stack is running for this project (start one with devstack up)")
+        if record.control:
+            return Path(record.control)
+        if time.monotonic() > deadline:
+            raise NotRunning(f"the stack (pid {record.pid}) has not opened its control socket "
+                             f"after {STARTING_DEADLINE:g} s")
+        time.sleep(0.02)
 
 
 def control_client(state_dir: Path, timeout: float | None = TIMEOUT) -> httpx.Client:
