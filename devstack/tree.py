@@ -116,26 +116,38 @@ def _candidates(everywhere: bool) -> Iterator[psutil.Process]:
         return
 
 
+def _live(everywhere: bool) -> Iterator[tuple[psutil.Process, int]]:
+    """Live candidates (not this process, not zombies) with their process group."""
+    me = os.getpid()
+    for proc in _candidates(everywhere):
+        if proc.pid == me:
+            continue
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                yield proc, os.getpgid(proc.pid)
+        except (psutil.Error, OSError):
+            continue
+
+
+def _environ(proc: psutil.Process) -> dict[str, str]:
+    try:
+        return proc.environ()
+    except (psutil.Error, OSError):
+        return {}
+
+
 def find_members(run: str, service: str | None = None, pgids: Iterable[int] = (),
                  *, everywhere: bool = False, instance: str | None = None) -> list[psutil.Process]:
     """Live processes of a run (or of one service of it): in one of ``pgids``, or carrying the run's
     markers in their environment (and ``instance``'s, when given). ``everywhere`` searches the whole
     machine instead of this process's descendants (for leftovers of a supervisor that died)."""
     groups = set(pgids)
-    me = os.getpid()
     found = []
-    for proc in _candidates(everywhere):
-        if proc.pid == me:
+    for proc, pgid in _live(everywhere):
+        if pgid in groups:
+            found.append(proc)
             continue
-        try:
-            if proc.status() == psutil.STATUS_ZOMBIE:
-                continue
-            if groups and os.getpgid(proc.pid) in groups:
-                found.append(proc)
-                continue
-            env = proc.environ()
-        except (psutil.Error, OSError):
-            continue
+        env = _environ(proc)
         if env.get(RUN_VAR) == run and (service is None or env.get(SERVICE_VAR) == service) \
                 and (instance is None or env.get(INSTANCE_VAR) == instance):
             found.append(proc)
@@ -147,21 +159,11 @@ def members_by_service(run: str, groups: Mapping[str, int]) -> dict[str, list[ps
     this process's descendants instead of one pass per service."""
     by_pgid = {pgid: name for name, pgid in groups.items()}
     found: dict[str, list[psutil.Process]] = {name: [] for name in groups}
-    me = os.getpid()
-    for proc in _candidates(False):
-        if proc.pid == me:
-            continue
-        try:
-            if proc.status() == psutil.STATUS_ZOMBIE:
-                continue
-            name = by_pgid.get(os.getpgid(proc.pid))
-            if name is None:
-                env = proc.environ()
-                if env.get(RUN_VAR) != run:
-                    continue
-                name = env.get(SERVICE_VAR)
-        except (psutil.Error, OSError):
-            continue
+    for proc, pgid in _live(False):
+        name = by_pgid.get(pgid)
+        if name is None:
+            env = _environ(proc)
+            name = env.get(SERVICE_VAR) if env.get(RUN_VAR) == run else None
         if name in found:
             found[name].append(proc)
     return found
