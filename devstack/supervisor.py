@@ -226,6 +226,8 @@ class Supervisor:
         (for at most ``within`` seconds). Returns each one's state afterwards."""
         waits: list[asyncio.Future[Any]] = []
         for name in names:
+            if self.watcher is not None:
+                self.watcher.resume(name)  # a restart by hand also ends a loop-guard pause
             runner = self.runners.get(name)
             task = self._tasks.get(name)
             if runner is None or runner.parked or task is None or task.done():

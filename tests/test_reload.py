@@ -246,6 +246,10 @@ def test_a_service_writing_into_its_own_tree_is_paused_with_a_warning(project: P
         count = len(restarts(stack, "api"))
         settle(stack, project)
         assert len(restarts(stack, "api")) == count == 10
+        # a restart by hand watches it again: its own write then restarts it once more by change
+        assert run_devstack(["restart", "api"], project).returncode == 0
+        wait_for(lambda: "out.txt changed" in restarts(stack, "api")[count + 1:], timeout=20,
+                 message="a restart by change after devstack restart")
 
 
 def test_no_watch_turns_watching_off(project: Path) -> None:

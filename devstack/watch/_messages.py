@@ -34,7 +34,7 @@ def describe_loop(
     return (
         f"{name} restarted more than {limit} times in {window:g} s because of its own changes, watching it "
         f"is paused; keeps changing: {', '.join(shown) or 'unknown'}. Add what it writes to its `ignore` "
-        "(or write it outside the watched tree)."
+        f"(or write it outside the watched tree); `devstack restart {name}` watches it again."
     )
 
 
