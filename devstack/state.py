@@ -8,6 +8,7 @@ killed by SIGKILL left behind.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import uuid
@@ -18,7 +19,8 @@ import psutil
 
 from .files import write_private
 
-__all__ = ("RunRecord", "clear_run", "ensure_state_dir", "process_matches", "read_run", "write_private",
+__all__ = ("RunRecord", "clear_run", "ensure_state_dir", "hold_project_lock", "process_matches", "read_run",
+           "write_private",
            "write_run")
 
 RUN_FILE = "run.json"
@@ -62,6 +64,23 @@ class RunRecord:
     def live_groups(self) -> list[int]:
         """Process groups of this record whose leader is still the process that was recorded."""
         return [int(pgid) for pgid, started in self.groups.values() if process_matches(int(pgid), started)]
+
+
+LOCK_FILE = "up.lock"
+
+
+def hold_project_lock(state_dir: Path) -> int | None:
+    """Take the project's lock for the life of this process: an exclusive flock on ``.devstack/up.lock``
+    that the kernel drops when the process ends, however it ends. None if another process holds it
+    (two ``devstack up`` started at the same instant: only one gets past here). The descriptor is not
+    inherited by children, and is released when this process exits."""
+    fd = os.open(state_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def read_run(state_dir: Path) -> RunRecord | None:

@@ -3,6 +3,8 @@ Black-box: the real command on a temporary project."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
 import signal
 import sys
@@ -172,3 +174,25 @@ def test_second_up_in_the_same_project_is_refused(project: Path) -> None:
         stack.send(signal.SIGINT)
         assert stack.wait() == 130
     wait_for(lambda: not alive(pid), timeout=1, message="the service to be gone")
+
+
+def test_a_project_locked_by_a_starting_devstack_refuses_a_second_up(project: Path) -> None:
+    """Two ``devstack up`` at the same instant both pass the look at run.json before either has
+    written it; the project lock (held for a devstack's whole life) lets one through. Here the test
+    holds the lock, as a devstack still starting would, with no run.json yet."""
+    write_config(project, {"long": {"cmd": sleeper()}})
+    state = project / ".devstack"
+    state.mkdir(mode=0o700)
+    fd = os.open(state / "up.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        refused = run_devstack(["up"], project)
+        assert refused.returncode == 1, refused
+        assert "devstack is already running for this project" in refused.stderr
+        assert "started" not in refused.stdout and "Traceback" not in refused.stderr
+    finally:
+        os.close(fd)  # released: the next up goes through
+    with Stack(project, "up", "--no-timestamps") as stack:
+        stack.started("long")
+        stack.send(signal.SIGINT)
+        assert stack.wait() == 130
