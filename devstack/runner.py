@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .aio import first
 from .config import Service
 from .environment import HOST, render_argv, service_env
 from .ports import Finding, Listen, holder, listening, verify
@@ -98,10 +99,10 @@ class Runner:
         """Wait until ``condition`` (started / healthy / completed_successfully) holds or cannot hold
         any more; True if it holds."""
         if condition == "started":
-            await _first(self._started.wait(), self._decided.wait())
+            await first(self._started.wait(), self._decided.wait())
             return self._started.is_set()
         if condition == "healthy":
-            await _first(self._ready.wait(), self._decided.wait())
+            await first(self._ready.wait(), self._decided.wait())
             return self._ready.is_set()
         await self._decided.wait()  # completed_successfully
         return self.phase is Phase.EXITED and self.exit_code == 0
@@ -257,7 +258,7 @@ class Runner:
             if outcome == "stop":
                 return
             if outcome == "parked":  # stopped by `devstack stop`: wait for `devstack start`
-                if await _first(self._start.wait(), self.sup.stop_requested()) != 0:
+                if await first(self._start.wait(), self.sup.stop_requested()) != 0:
                     return
                 self._start.clear()
                 self._parked.clear()
@@ -270,7 +271,7 @@ class Runner:
                 return
             # a watched service that ended waits for the next change (nodemon's "waiting for changes")
             printer.event(f"{svc.name} will start again when its files change", svc.name)
-            if await _first(self._restart.wait(), self.sup.stop_requested()) != 0:
+            if await first(self._restart.wait(), self.sup.stop_requested()) != 0:
                 return
             self._restart.clear()
             self._decided.clear()
@@ -360,7 +361,7 @@ class Runner:
         assert self.process is not None
         while True:
             exit_wait = asyncio.ensure_future(self.process.wait())
-            which = await _first(exit_wait, self._restart.wait(), sup.stop_requested(), self._park.wait())
+            which = await first(exit_wait, self._restart.wait(), sup.stop_requested(), self._park.wait())
             if which == 1 and svc.reload == "overlap" and not self.process.exited:
                 exit_wait.cancel()
                 self._restart.clear()
@@ -428,7 +429,7 @@ class Runner:
         limit = f"/{svc.max_restarts}" if svc.max_restarts is not None else ""
         self.sup.printer.event(f"{svc.name} restarting in {delay:g} s (restart {self.crash_restarts}{limit}, "
                                f"restart = \"{svc.restart}\")", svc.name)
-        which = await _first(asyncio.sleep(delay), self._restart.wait(), self.sup.stop_requested())
+        which = await first(asyncio.sleep(delay), self._restart.wait(), self.sup.stop_requested())
         if which == 2:
             return False
         if which == 1 and self.restart_reason:  # a change (or devstack restart) cut the backoff short
@@ -509,7 +510,7 @@ class Runner:
         waits: list[Awaitable[object]] = [self._instance_ready.wait(), new.wait(), sup.stop_requested()]
         if monitor is not None:
             waits.append(asyncio.shield(monitor))
-        which = await _first(*waits)
+        which = await first(*waits)
         if which == 0 and not new.exited:
             self._decided.clear()  # a failed probe of the new one may have said "never"
             await old.stop(sup.force)
@@ -554,7 +555,7 @@ class Runner:
     async def stop(self, wait_for: list[Runner] | None = None) -> None:
         """Stop after the runners in ``wait_for`` (its dependents) have stopped."""
         if wait_for and not self.sup.force.is_set():
-            await _first(asyncio.gather(*(r._stopped.wait() for r in wait_for)), self.sup.force.wait())
+            await first(asyncio.gather(*(r._stopped.wait() for r in wait_for)), self.sup.force.wait())
         try:
             await self._stop_now()
         finally:
@@ -591,18 +592,4 @@ def _by_port(listens: list[Listen]) -> dict[str, list[str]]:
     for sock in listens:
         out.setdefault(str(sock.port), []).append(sock.ip)
     return out
-
-
-async def _first(*waitables: Awaitable[object]) -> int:
-    """Wait for the first of several awaitables; returns its index and cancels the others (futures
-    passed in are left to their owners)."""
-    futures = [asyncio.ensure_future(w) for w in waitables]
-    owned = [f for f, w in zip(futures, waitables, strict=True) if f is not w]
-    try:
-        done, _ = await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
-        return next(i for i, f in enumerate(futures) if f in done)
-    finally:
-        for f in owned:
-            if not f.done():
-                f.cancel()
 

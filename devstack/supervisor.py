@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from . import state
+from .aio import first
 from .config import Config
 from .control.paths import socket_path
 from .environment import Ports
@@ -108,7 +109,7 @@ class Supervisor:
             progress = asyncio.create_task(self._progress(), name="progress")
             if not self.runners:
                 self._idle.set()
-            await _first_of(self._stop.wait(), self._idle.wait())
+            await first(self._stop.wait(), self._idle.wait())
             if self._stop.is_set():
                 await self._stop_all()
             else:
@@ -375,15 +376,6 @@ class Supervisor:
             g.kill()
             g.wait()
         unregister_child(g.pid)
-
-
-async def _first_of(*aws: Coroutine[Any, Any, Any]) -> None:
-    tasks = [asyncio.ensure_future(a) for a in aws]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for t in tasks:
-            t.cancel()
 
 
 def reap_previous_run(config: Config, printer: Printer) -> None:
