@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import difflib
-from pathlib import Path
 
 from ..config import Config, PortSpec
+from ..config.loader import shown
 from ..errors import UsageError
 from ..graph import with_dependencies
 
 __all__ = ("check_names", "port_requests", "selected", "shown")
-
-
-def shown(path: Path) -> str:
-    """A path as the user would type it: relative to the current directory when below it."""
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def check_names(config: Config, names: list[str]) -> list[str]:

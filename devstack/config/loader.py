@@ -43,7 +43,7 @@ from .fields import (
 from .locate import find_line
 from .model import Config, Dependency, HealthCheck, HealthKind, PortSpec, Service, Settings
 
-__all__ = ("CONFIG_NAME", "SERVICE_KEYS", "SETTINGS_KEYS", "find_config", "load_config")
+__all__ = ("CONFIG_NAME", "SERVICE_KEYS", "SETTINGS_KEYS", "find_config", "load_config", "shown")
 
 CONFIG_NAME = "devstack.toml"
 PROCFILE_NAME = "Procfile"
@@ -124,7 +124,7 @@ class _Reader:
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
         self.text = text
-        self.shown = _shown(path)
+        self.shown = shown(path)
         self.problems: list[Problem] = []
         self.env_files: dict[Path, dict[str, str]] = {}  # each env file read (and judged) once
 
@@ -169,19 +169,19 @@ def load_config(path: Path) -> Config:
         from .procfile import load_procfile
 
         return load_procfile(path)
-    shown = _shown(path)
+    where = shown(path)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError([Problem(shown, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) \
+        raise ConfigError([Problem(where, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) \
             from None
     except OSError as exc:
-        raise ConfigError([Problem(shown, "", f"cannot read: {exc.strerror}")]) from None
+        raise ConfigError([Problem(where, "", f"cannot read: {exc.strerror}")]) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = _toml_error_line(str(exc))
-        raise ConfigError([Problem(shown, "", f"invalid TOML: {exc}", line)]) from None
+        raise ConfigError([Problem(where, "", f"invalid TOML: {exc}", line)]) from None
     return _build(path, text, data)
 
 
@@ -375,12 +375,12 @@ def _env_files(r: _Reader, key: tuple[str, ...],
             r.problem((*key, "env_file"), f"env file not found: {name} (relative to {r.shown})")
             continue
         if path not in r.env_files:
-            r.env_files[path] = read_env_file(path, _shown(path), r.problems)
+            r.env_files[path] = read_env_file(path, shown(path), r.problems)
         env.update(r.env_files[path])
     return paths, env
 
 
-def _shown(path: Path) -> str:
+def shown(path: Path) -> str:
     """A path as the user would type it: relative to the current directory when below it."""
     try:
         return str(path.resolve().relative_to(Path.cwd()))
