@@ -1,8 +1,8 @@
 """Crash restarts, end to end: the delay doubles from ``restart_backoff`` up to ``restart_backoff_max``,
 resets after ``restart_reset`` of uptime, and ``max_restarts`` ends in a clear "given up" line.
 
-Timings are compared loosely (ratios with wide margins), never exactly: the services print their own
-start time, so spawn latency is the only noise."""
+Timings are compared one way: the services print their own start time, so no restart may come before
+its delay; spawn latency on a loaded machine is the only noise, and only loose upper bounds allow for it."""
 
 from __future__ import annotations
 
@@ -48,10 +48,11 @@ def test_backoff_doubles_up_to_the_cap_and_max_restarts_gives_up(project: Path) 
     assert "restart 5/5" in out and "restart 6" not in out
     times = [float(t) for t in re.findall(rf"crash\s+{STAMP}", out, re.MULTILINE)]
     assert len(times) == 6
-    g = gaps(times)  # ...and what really happened: doubling, then flat at the cap
-    assert 1.4 < g[1] / g[0] < 2.6 and 1.4 < g[2] / g[1] < 2.6, g
-    assert 0.7 < g[3] / g[2] < 1.4 and 0.7 < g[4] / g[2] < 1.4, g
-    assert g[0] >= 0.15
+    # ...and what really happened: no restart came before its delay, none long after it. The gap between
+    # two starts is the delay plus one exit and one spawn, which a loaded machine stretches by a few
+    # hundred ms, so the upper bound is loose and the lower one (the property that matters) exact.
+    spawn = [gap - delay for gap, delay in zip(gaps(times), delays, strict=True)]
+    assert all(-0.005 <= s < 1.5 for s in spawn), (delays, gaps(times))
 
 
 def test_status_counts_crash_restarts_and_the_given_up_service(project: Path) -> None:
