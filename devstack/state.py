@@ -69,6 +69,13 @@ class RunRecord:
 LOCK_FILE = "up.lock"
 
 
+def already_running(record: RunRecord | None) -> str:
+    """The one refusal of a second supervisor for a project, naming the first where it is known."""
+    who = f" (pid {record.pid})" if record is not None and record.alive else ""
+    return (f"devstack is already running for this project{who}; stop it with Ctrl-C in its terminal, "
+            "or with devstack down, before starting another")
+
+
 def hold_project_lock(state_dir: Path) -> int | None:
     """Take the project's lock for the life of this process: an exclusive flock on ``.devstack/up.lock``
     that the kernel drops when the process ends, however it ends. None if another process holds it

@@ -384,9 +384,7 @@ def reap_previous_run(config: Config, printer: Printer) -> None:
     if record is None:
         return
     if record.alive and record.pid != os.getpid():
-        raise DevstackError(
-            f"devstack is already running for this project (pid {record.pid}); "
-            f"stop it with Ctrl-C in its terminal (or kill {record.pid}) before starting another")
+        raise DevstackError(state.already_running(record))
     leftovers = find_members(record.token, pgids=record.live_groups(), everywhere=True)
     if leftovers:
         printer.event(f"stopping {len(leftovers)} process(es) left running by an earlier devstack "

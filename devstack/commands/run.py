@@ -15,7 +15,7 @@ from ..environment import write_env_file
 from ..errors import DevstackError
 from ..output import Printer, use_colour
 from ..ports import allocate, release_project
-from ..state import ensure_state_dir, hold_project_lock, read_run
+from ..state import already_running, ensure_state_dir, hold_project_lock, read_run
 from ..supervisor import Options, Supervisor, reap_previous_run
 from .common import port_requests, selected
 
@@ -31,10 +31,7 @@ def up(config: Config, args: argparse.Namespace) -> int:
     names = selected(config, args.names)
     ensure_state_dir(config.state_dir)
     if hold_project_lock(config.state_dir) is None:
-        record = read_run(config.state_dir)
-        who = f" (pid {record.pid})" if record is not None and record.alive else ""
-        raise DevstackError(f"devstack is already running for this project{who}; stop it with Ctrl-C in "
-                            "its terminal, or devstack down, before starting another")
+        raise DevstackError(already_running(read_run(config.state_dir)))
     printer = Printer(names, colour=use_colour(1, args.no_colour), timestamps=not args.no_timestamps,
                       log_dir=config.state_dir / "logs")
     reap_previous_run(config, printer)
@@ -58,8 +55,7 @@ def up_detached(config: Config, args: argparse.Namespace) -> int:
     state_dir = ensure_state_dir(config.state_dir)
     record = read_run(state_dir)
     if record is not None and record.alive:
-        raise DevstackError(f"devstack is already running for this project (pid {record.pid}); "
-                            "devstack down stops it")
+        raise DevstackError(already_running(record))
     logs = state_dir / "logs"
     logs.mkdir(mode=0o700, exist_ok=True)
     argv = [sys.executable, "-m", "devstack", "-f", str(config.path), "up", "--no-color", *args.names]
