@@ -7,6 +7,8 @@ devstack close to the speed of writing straight to a file, and since only the ev
 writes, whole lines are written at a time and two services' lines never tear each other.
 Memory is bounded: a partial line is held until its newline arrives or it reaches ``MAX_LINE`` bytes,
 when it is written as a piece marked ``[line split]`` and the rest follows marked ``[continued]``.
+Carriage returns are applied as a terminal would (a progress bar shows its last state), so they can
+never overwrite the prefix.
 """
 
 from __future__ import annotations
@@ -220,7 +222,7 @@ class LineSink:
         p.clock.tick()
         text = block.decode("utf-8", "replace")
         if "\r" in text:
-            text = text.replace("\r\n", "\n")
+            text = _carriage_returns(text.replace("\r\n", "\n"))
         if self._continued:
             text = CONTINUED_MARK + text
         self._continued = split
@@ -232,6 +234,26 @@ class LineSink:
         if p.log_dir is not None:
             stamp = p.clock.iso + " "
             p.log(self.name, (stamp + text.replace("\n", "\n" + stamp) + "\n").encode())
+
+
+_ERASE_TO_END = ("\x1b[K", "\x1b[0K", "\x1b[2K")
+
+
+def _carriage_returns(text: str) -> str:
+    """Each line as a terminal would leave it: a lone ``\r`` (a progress bar redrawing itself) returns to
+    the start of the line and what follows overwrites what was there. Without this, the redrawn text
+    would overwrite the ``name |`` prefix on a terminal and pile up in the log files."""
+    if "\r" not in text:
+        return text
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if "\r" in line:
+            shown = ""
+            for part in line.split("\r"):
+                erases = any(code in part for code in _ERASE_TO_END)
+                shown = part if erases or len(part) >= len(shown) else part + shown[len(part):]
+            lines[i] = shown
+    return "\n".join(lines)
 
 
 def _utf8_boundary(data: bytes, limit: int) -> int:

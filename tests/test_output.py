@@ -147,6 +147,20 @@ def test_invalid_utf8_replaced_and_crlf(out: MakeOut) -> None:
     assert c.lines() == ["s        | ok \ufffd\ufffd end", "s        | windows", "s        | \u20ac"]
 
 
+def test_carriage_returns_leave_the_line_a_terminal_would_show(tmp_path: Path, out: MakeOut) -> None:
+    c = out(["s"], timestamps=False, log_dir=tmp_path / "logs")
+    sink = c.printer.sink("s")
+    sink.feed(b"get 10%\rget 55%\rget 100%\n")  # a progress bar redrawing itself
+    sink.feed(b"abcdef\rXY\n")  # a shorter redraw leaves the tail, as on a terminal
+    sink.feed(b"abcdef\rXY\x1b[K\n")  # ...unless it erases to the end of the line
+    sink.feed(b"done\r\r\n\rleading\n")
+    assert c.lines() == ["s        | get 100%", "s        | XYcdef", "s        | XY\x1b[K", "s        | done",
+                         "s        | leading"]
+    c.printer.close()
+    logged = (tmp_path / "logs" / "s.log").read_text()
+    assert "\r" not in logged and logged.count("\n") == 5 and "get 100%\n" in logged
+
+
 def test_last_line_without_newline_is_kept(out: MakeOut) -> None:
     c = out(["s"], timestamps=False)
     sink = c.printer.sink("s")
