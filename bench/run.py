@@ -318,9 +318,9 @@ class Bench:
             (workdir / "supervisord.conf").write_text(conf)
             return [exe, "-n", "-c", str(workdir / "supervisord.conf")]
         (s,) = services  # the watchers run one command
-        assigns = ["env", *(f"{k}={v}" for k, v in _service_env(s).items())]
+        env_argv = ["env", *(f"{k}={v}" for k, v in _service_env(s).items())]
         cwd, watched = workdir / s.cwd, str(workdir / s.cwd / (s.watch or "."))
-        command = f"cd {shlex.quote(str(cwd))} && exec {shlex.join(assigns + s.argv)}"
+        command = f"cd {shlex.quote(str(cwd))} && exec {shlex.join(env_argv + s.argv)}"
         if tool == "nodemon":  # runs --exec through sh -c itself
             return [exe, "--watch", watched, "-e", "py", "--exec", command]
         if tool == "watchfiles":
@@ -784,6 +784,17 @@ def w6_control(bench: Bench, workdir: Path) -> None:
 # -- peers, machine, report ---------------------------------------------------------------------------
 
 
+def compile_devstack() -> None:
+    """Write devstack's bytecode, as pip does for a regular install (and did for every peer). The
+    project's own editable install has none where PYTHONDONTWRITEBYTECODE is set, and would then compile
+    every module on every start: a cost no user pays."""
+    import compileall
+
+    import devstack
+
+    compileall.compile_dir(str(Path(devstack.__file__).parent), quiet=1)
+
+
 def install_peers(wanted: list[str]) -> tuple[dict[str, Path], dict[str, str]]:
     found: dict[str, Path] = {}
     skipped: dict[str, str] = {}
@@ -999,6 +1010,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.monotonic()
     peers, skipped = install_peers([t for t in only if t in PEER_NAMES])
+    if "devstack" in only:
+        compile_devstack()
     tools: dict[str, Path | None] = {"bare": None}
     if "devstack" in only:
         tools["devstack"] = Path(DEVSTACK)
