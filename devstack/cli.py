@@ -16,13 +16,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__
-from .config import Config, find_config, load_config
+from .config import find_config
 from .config.fields import Invalid, parse_duration
 from .errors import DevstackError, UsageError
+from .project import Project
 
 __all__ = ("main",)
 
-Command = Callable[[Config, argparse.Namespace], int]
+Command = Callable[[Project, argparse.Namespace], int]
 # command -> module in devstack.commands: imported when used, so that `devstack ports` does not pay for
 # what `devstack up` needs (aiohttp, watchfiles, the supervisor)
 COMMANDS: dict[str, str] = {
@@ -123,8 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in STANDALONE:
             module = importlib.import_module(f"devstack.commands.{STANDALONE[args.command]}")
             return int(getattr(module, args.command)(args))
-        config = load_config(find_config(Path.cwd(), args.file))
-        return _command(args.command)(config, args)
+        project = Project(find_config(Path.cwd(), args.file))
+        return _command(args.command)(project, args)
     except DevstackError as exc:
         # config problems are already "file:line: key: what"; everything else gets our name first
         plain = exc.exit_code == 2 and not isinstance(exc, UsageError)

@@ -15,8 +15,6 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import psutil
-
 from .files import write_private
 
 __all__ = ("RunRecord", "clear_run", "ensure_state_dir", "hold_project_lock", "process_matches", "read_run",
@@ -38,6 +36,8 @@ def ensure_state_dir(path: Path) -> Path:
 
 def process_matches(pid: int, create_time: float) -> bool:
     """Is ``pid`` still the process that started at ``create_time`` (and not a reuse of its pid)?"""
+    import psutil  # here, not above: the control client reads run.json without it (a faster start)
+
     try:
         proc = psutil.Process(pid)
         return abs(proc.create_time() - create_time) < 0.01 and proc.status() != psutil.STATUS_ZOMBIE
@@ -55,6 +55,8 @@ class RunRecord:
 
     @classmethod
     def for_this_process(cls) -> RunRecord:
+        import psutil
+
         return cls(pid=os.getpid(), create_time=psutil.Process().create_time())
 
     @property

@@ -92,6 +92,26 @@ def test_status_and_ports_describe_the_running_stack(project: Path) -> None:
         assert f"http://127.0.0.1:{port}" in out and "not running" not in out
 
 
+def test_status_ports_and_down_need_only_the_running_stack_not_a_valid_config(project: Path) -> None:
+    write_config(project, {"worker": SLEEP, "slow": {"cmd": "sleep 60", "port": False, "stop_timeout": "3s"}})
+    with Stack(project, "up", "--no-timestamps") as stack:
+        stack.started("worker", "slow")
+        (project / "devstack.toml").write_text("[services.worker\ncmd = ")  # mid-edit: invalid TOML
+        code, _, err = devstack(project, "check")
+        assert code == 2 and "invalid TOML" in err  # the file really is broken...
+        code, out, err = devstack(project, "status")
+        assert code == 0 and "worker" in out and "slow" in out, err  # ...and the stack still answers
+        code, out, err = devstack(project, "ports", "--json")
+        assert code == 0 and json.loads(out)["running"] is True, err
+        code, out, err = devstack(project, "down", "--json")
+        assert code == 0 and json.loads(out)["stopped"] is True, err
+        assert stack.wait() == 0
+    code, _, err = devstack(project, "status")  # with no stack running, the config is read again
+    assert code == 1 and "no stack is running" in err
+    code, _, err = devstack(project, "ports")
+    assert code == 2 and "invalid TOML" in err
+
+
 def test_restart_replaces_one_service_and_leaves_the_others_alone(project: Path) -> None:
     web_stack(project)
     with Stack(project, "up", "--no-timestamps") as stack:

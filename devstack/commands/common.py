@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 
 from ..config import Config, PortSpec
-from ..config.loader import shown
+from ..config.discover import shown
 from ..errors import UsageError
 from ..graph import with_dependencies
 

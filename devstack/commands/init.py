@@ -17,7 +17,7 @@ import tomli_w
 from honcho.environ import parse_procfile
 
 from ..config import load_config
-from ..config.loader import CONFIG_NAME, PROCFILE_NAME
+from ..config.discover import CONFIG_NAME, PROCFILE_NAME
 from ..errors import ConfigError, DevstackError, Problem
 from .common import shown
 

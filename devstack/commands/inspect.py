@@ -6,28 +6,32 @@ import argparse
 import json
 import os
 
-from ..config import Config
 from ..control.client import NotRunning, request
 from ..errors import DevstackError
-from ..ports.store import read_assignments
+from ..project import Project
 from ..report import env_lines, ports_rows, status_rows, table
 from .common import check_names, shown
 
 __all__ = ("check", "env", "ports", "status")
 
 
-def check(config: Config, args: argparse.Namespace) -> int:
+def check(project: Project, args: argparse.Namespace) -> int:
+    config = project.config
     names = ", ".join(config.services)
     n = len(config.services)
     print(f"{shown(config.path)}: ok ({n} service{'s' if n != 1 else ''}: {names})")
     return 0
 
 
-def ports(config: Config, args: argparse.Namespace) -> int:
+def ports(project: Project, args: argparse.Namespace) -> int:
+    """The running stack's table; else, from the config, the ports assigned so far."""
     try:
-        services = request(config.state_dir, "GET", "/status")["services"]
+        services = request(project.state_dir, "GET", "/status")["services"]
         running = True
     except NotRunning:
+        from ..ports.store import read_assignments
+
+        config = project.config
         assigned = read_assignments(config.root)
         services = [{"name": n, "ports": assigned.get(n, {}), "scheme": s.scheme, "state": "not running"}
                     for n, s in config.services.items()]
@@ -43,8 +47,8 @@ def ports(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def status(config: Config, args: argparse.Namespace) -> int:
-    snapshot = request(config.state_dir, "GET", "/status")
+def status(project: Project, args: argparse.Namespace) -> int:
+    snapshot = request(project.state_dir, "GET", "/status")
     if args.json:
         print(json.dumps(snapshot, indent=2))
         return 0
@@ -53,10 +57,12 @@ def status(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def env(config: Config, args: argparse.Namespace) -> int:
+def env(project: Project, args: argparse.Namespace) -> int:
     from ..environment import service_env
+    from ..ports.store import read_assignments
     from ..tree import RUN_VAR
 
+    config = project.config
     check_names(config, [args.name])
     assigned = read_assignments(config.root)
     missing = [n for n, s in config.services.items() if s.ports and n not in assigned]

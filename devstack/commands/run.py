@@ -9,12 +9,12 @@ import os
 import sys
 import time
 
-from ..config import Config
 from ..control.client import NotRunning, request
 from ..environment import write_env_file
 from ..errors import DevstackError
 from ..output import Printer, use_colour
 from ..ports import allocate, release_project
+from ..project import Project
 from ..state import already_running, ensure_state_dir, hold_project_lock, read_run
 from ..supervisor import Options, Supervisor, reap_previous_run
 from .common import port_requests, selected
@@ -25,9 +25,10 @@ DETACHED_LOG = "devstack.log"
 CONTROL_DEADLINE = 30.0  # for a detached supervisor to open its control socket
 
 
-def up(config: Config, args: argparse.Namespace) -> int:
+def up(project: Project, args: argparse.Namespace) -> int:
     if args.detach:
-        return up_detached(config, args)
+        return up_detached(project, args)
+    config = project.config
     names = selected(config, args.names)
     ensure_state_dir(config.state_dir)
     if hold_project_lock(config.state_dir) is None:
@@ -48,9 +49,10 @@ def up(config: Config, args: argparse.Namespace) -> int:
         release_project(config.root)
 
 
-def up_detached(config: Config, args: argparse.Namespace) -> int:
+def up_detached(project: Project, args: argparse.Namespace) -> int:
     """Start ``devstack up`` in a session of its own, its output to ``.devstack/logs/devstack.log``, and
     wait until every service is ready (exit 0, the ports table) or one failed (exit 1, why)."""
+    config = project.config
     selected(config, args.names)  # unknown names fail here, not in the background
     state_dir = ensure_state_dir(config.state_dir)
     record = read_run(state_dir)
@@ -92,7 +94,7 @@ def up_detached(config: Config, args: argparse.Namespace) -> int:
     if result["ok"]:
         from .inspect import ports
 
-        ports(config, argparse.Namespace(json=False))
+        ports(project, argparse.Namespace(json=False))
         print(f"\nstack running in the background (pid {pid}); output in {log_path}; "
               "devstack down stops it")
         return 0

@@ -19,6 +19,7 @@ import psutil
 from ..config import Config
 from ..control.client import NotRunning, control_client, request
 from ..errors import DevstackError, UsageError
+from ..project import Project
 from ..state import read_run
 from .common import check_names
 
@@ -31,32 +32,36 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, indent=2) if args.json else text)
 
 
-def start(config: Config, args: argparse.Namespace) -> int:
-    result = request(config.state_dir, "POST", "/start", json={"names": check_names(config, args.names)})
+def start(project: Project, args: argparse.Namespace) -> int:
+    names = check_names(project.config, args.names)
+    result = request(project.state_dir, "POST", "/start", json={"names": names})
     started = result["started"]
     _emit(args, result, f"started: {', '.join(started)}" if started else "already running")
     return 0
 
 
-def stop(config: Config, args: argparse.Namespace) -> int:
-    result = request(config.state_dir, "POST", "/stop", json={"names": check_names(config, args.names)})
+def stop(project: Project, args: argparse.Namespace) -> int:
+    names = check_names(project.config, args.names)
+    result = request(project.state_dir, "POST", "/stop", json={"names": names})
     stopped = result["stopped"]
     _emit(args, result, f"stopped: {', '.join(stopped)}" if stopped else "not running")
     return 0
 
 
-def restart(config: Config, args: argparse.Namespace) -> int:
-    result = request(config.state_dir, "POST", "/restart", json={"names": check_names(config, args.names)},
+def restart(project: Project, args: argparse.Namespace) -> int:
+    names = check_names(project.config, args.names)
+    result = request(project.state_dir, "POST", "/restart", json={"names": names},
                      params={"timeout": args.timeout}, timeout=args.timeout + 5)
     states = result["services"]
     _emit(args, result, "\n".join(f"{name}: {state}" for name, state in states.items()))
     return 0 if all(s in ("healthy", "running") for s in states.values()) else 1
 
 
-def down(config: Config, args: argparse.Namespace) -> int:
-    result = request(config.state_dir, "POST", "/down")
+def down(project: Project, args: argparse.Namespace) -> int:
+    """Needs no config: the running stack says how long its slowest service may take to stop."""
+    result = request(project.state_dir, "POST", "/down")
     pid = int(result["pid"])
-    limit = max((s.stop_timeout for s in config.services.values()), default=0) + DOWN_MARGIN
+    limit = float(result["stop_timeout"]) + DOWN_MARGIN
     if not _gone(pid, limit):
         raise DevstackError(f"the stack (pid {pid}) is still stopping after {limit:g} s")
     _emit(args, {"stopped": True, "pid": pid}, "stack stopped")
@@ -83,9 +88,9 @@ def _gone(pid: int, limit: float) -> bool:
     return False
 
 
-def wait(config: Config, args: argparse.Namespace) -> int:
-    names = check_names(config, args.names)
-    with control_client(config.state_dir, timeout=args.timeout + 5) as client:
+def wait(project: Project, args: argparse.Namespace) -> int:
+    names = check_names(project.config, args.names)
+    with control_client(project.state_dir, timeout=args.timeout + 5) as client:
         try:
             resp = client.get("/wait", params={"name": names, "timeout": args.timeout})
         except httpx.TransportError:
@@ -106,9 +111,10 @@ def wait(config: Config, args: argparse.Namespace) -> int:
 
 # -- logs -------------------------------------------------------------------------------------------
 
-def logs(config: Config, args: argparse.Namespace) -> int:
+def logs(project: Project, args: argparse.Namespace) -> int:
     """Recent lines (the running stack's memory, else the log files), filtered by ``--since`` and
     ``--grep``, the last ``-n`` of them; with ``-f``, then new lines as they come."""
+    config = project.config
     names = check_names(config, args.names)
     grep = _regex(args.grep)
     since = time.time() - args.since if args.since else None

@@ -19,6 +19,7 @@ from .. import graph
 from ..errors import ConfigError, Problem
 from ..interpolate import references
 from ..naming import env_prefix
+from .discover import CONFIG_NAME, PROCFILE_NAME, find_config, shown
 from .envfile import read_env_file
 from .fields import (
     Invalid,
@@ -45,8 +46,6 @@ from .model import Config, Dependency, HealthCheck, HealthKind, PortSpec, Servic
 
 __all__ = ("CONFIG_NAME", "SERVICE_KEYS", "SETTINGS_KEYS", "find_config", "load_config", "shown")
 
-CONFIG_NAME = "devstack.toml"
-PROCFILE_NAME = "Procfile"
 RESERVED_NAMES = frozenset({"devstack"})
 _GLOB = re.compile(r"[*?\[]")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
@@ -92,30 +91,6 @@ SETTINGS_KEYS: dict[str, Callable[[Any], Any]] = {
     "restart_reset": parse_duration,
 }
 TOP_KEYS = ("services", "devstack")
-
-
-def find_config(start: Path, explicit: Path | None = None) -> Path:
-    """``-f PATH`` if given; else the nearest devstack.toml from ``start`` upward (as git finds its
-    repository); else a Procfile in ``start``."""
-    if explicit is not None:
-        path = explicit if explicit.is_absolute() else start / explicit
-        if path.is_dir():
-            path = path / CONFIG_NAME
-        if not path.is_file():
-            raise ConfigError([Problem(str(explicit), "", "no such file")])
-        return path.resolve()
-    start = start.resolve()
-    for directory in (start, *start.parents):
-        candidate = directory / CONFIG_NAME
-        if candidate.is_file():
-            return candidate
-    if (start / PROCFILE_NAME).is_file():
-        return start / PROCFILE_NAME
-    raise ConfigError([Problem(
-        str(start), "",
-        f"no {CONFIG_NAME} here or in any parent directory, and no {PROCFILE_NAME} here: "
-        f"write one (devstack init) or point at one with -f PATH",
-    )])
 
 
 class _Reader:
@@ -378,14 +353,6 @@ def _env_files(r: _Reader, key: tuple[str, ...],
             r.env_files[path] = read_env_file(path, shown(path), r.problems)
         env.update(r.env_files[path])
     return paths, env
-
-
-def shown(path: Path) -> str:
-    """A path as the user would type it: relative to the current directory when below it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def _toml_error_line(message: str) -> int | None:

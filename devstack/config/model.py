@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from .discover import STATE_DIR_NAME
+
 __all__ = ("Config", "Dependency", "HealthCheck", "PortSpec", "Service", "Settings")
 
 Condition = Literal["started", "healthy", "completed_successfully"]
@@ -116,4 +118,4 @@ class Config:
 
     @property
     def state_dir(self) -> Path:
-        return self.root / ".devstack"
+        return self.root / STATE_DIR_NAME

@@ -1,19 +1,26 @@
-"""Talking to a running stack from another terminal: httpx over the project's Unix socket."""
+"""Talking to a running stack from another terminal: httpx over the project's Unix socket.
+
+A command like ``devstack status`` is mostly Python starting up, so this path is kept lean: httpx is
+imported only once a stack is known to be running, its transport skips loading the CA bundle (there is
+no TLS on a Unix socket: ~50 ms), and the supervisor's liveness is judged by the socket answering, not
+by looking it up among the processes."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DevstackError
-from ..state import read_run
+from ..state import RunRecord, read_run
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ("NotRunning", "control_client", "request")
 
 TIMEOUT = 10.0
+NO_STACK = "no stack is running for this project (start one with devstack up)"
 
 
 class NotRunning(DevstackError):
@@ -23,16 +30,18 @@ class NotRunning(DevstackError):
 STARTING_DEADLINE = 10.0  # for a supervisor that is up but has not opened its socket yet
 
 
-def _socket(state_dir: Path) -> Path:
-    """The running supervisor's socket. One that has just started opens it a moment after its
-    services start (its HTTP library imports meanwhile): wait for it, with a deadline."""
+def _running(state_dir: Path) -> RunRecord:
+    """The running supervisor's record, once it names its socket. One that has just started opens it a
+    moment after its services start (its HTTP library imports meanwhile): wait for it, with a deadline."""
     deadline = time.monotonic() + STARTING_DEADLINE
     while True:
         record = read_run(state_dir)
-        if record is None or not record.alive:
-            raise NotRunning("no stack is running for this project (start one with devstack up)")
+        if record is None:
+            raise NotRunning(NO_STACK)
         if record.control:
-            return Path(record.control)
+            return record
+        if not record.alive:
+            raise NotRunning(NO_STACK)
         if time.monotonic() > deadline:
             raise NotRunning(f"the stack (pid {record.pid}) has not opened its control socket "
                              f"after {STARTING_DEADLINE:g} s")
@@ -40,16 +49,28 @@ def _socket(state_dir: Path) -> Path:
 
 
 def control_client(state_dir: Path, timeout: float | None = TIMEOUT) -> httpx.Client:
-    transport = httpx.HTTPTransport(uds=str(_socket(state_dir)))
+    return _client(_running(state_dir), timeout)
+
+
+def _client(record: RunRecord, timeout: float | None) -> httpx.Client:
+    import httpx
+
+    assert record.control is not None
+    transport = httpx.HTTPTransport(uds=record.control, verify=False)
     return httpx.Client(transport=transport, base_url="http://devstack", timeout=timeout, trust_env=False)
 
 
 def request(state_dir: Path, method: str, path: str, **kwargs: Any) -> Any:
     """One call to the control API; its JSON answer. Errors become messages, never tracebacks."""
+    import httpx
+
+    record = _running(state_dir)
     try:
-        with control_client(state_dir) as client:
+        with _client(record, TIMEOUT) as client:
             resp = client.request(method, path, **kwargs)
     except httpx.TransportError as exc:
+        if not record.alive:  # a record and a socket left by a supervisor that was killed
+            raise NotRunning(NO_STACK) from None
         raise NotRunning(f"the running stack does not answer on its control socket ({exc}); "
                          "if it is stuck, stop it with Ctrl-C in its terminal") from None
     try:

@@ -150,7 +150,8 @@ class ControlServer:
 
     async def down(self, request: web.Request) -> web.Response:
         self.sup.request_stop("devstack down")
-        return web.json_response({"stopping": True, "pid": os.getpid()})
+        longest = max((svc.stop_timeout for svc in self.sup.config.services.values()), default=0.0)
+        return web.json_response({"stopping": True, "pid": os.getpid(), "stop_timeout": longest})
 
     async def logs(self, request: web.Request) -> web.StreamResponse:
         """Recent lines (``since`` an epoch time, matching ``grep``, the last ``n``), then with
