@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -18,8 +17,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .aio import first
 from .config import Service
+from .contract_watch import PortContract, by_port
 from .environment import HOST, render_argv, service_env
-from .ports import Finding, Listen, holder, listening, verify
+from .ports import Listen
 from .ports.activation import open_listener
 from .process import ServiceProcess, SpawnError, describe_exit
 
@@ -29,12 +29,6 @@ if TYPE_CHECKING:
 __all__ = ("Phase", "Runner")
 
 log = logging.getLogger("devstack.runner")
-
-# seconds after a start at which a service that is not ready yet gets its sockets looked at
-# (seconds after the previous check, whether listening nowhere at all is worth saying by then): a slow
-# starter (a database initialising) is not told off at 2 s, but one listening elsewhere is
-CONTRACT_CHECKS = ((2.0, False), (8.0, True), (20.0, True))
-
 
 class Phase(enum.Enum):
     PENDING = "pending"
@@ -76,9 +70,7 @@ class Runner:
         self._restart = asyncio.Event()
         self._restarted: list[asyncio.Future[None]] = []
         self._monitor_task: asyncio.Task[None] | None = None
-        self._verify_task: asyncio.Task[None] | None = None
-        self.findings: list[Finding] = []
-        self._reported: set[str] = set()  # findings already told for the current instance
+        self.contract = PortContract(self)
         self._stopped = asyncio.Event()
         self._park = asyncio.Event()  # `devstack stop NAME`
         self._start = asyncio.Event()  # `devstack start NAME` of a parked service
@@ -107,6 +99,11 @@ class Runner:
         await self._decided.wait()  # completed_successfully
         return self.phase is Phase.EXITED and self.exit_code == 0
 
+    @property
+    def ready_once(self) -> bool:
+        """Has it been ready at least once?"""
+        return self._ready.is_set()
+
     def holds(self, condition: str) -> bool:
         """Does ``condition`` hold now (without waiting)?"""
         if condition == "started":
@@ -129,11 +126,7 @@ class Runner:
         self._resolve_restarted()
         if message:
             self.sup.printer.event(message, self.service.name)
-        if self.expected_ports():
-            self.check_contract(listening_expected=False)
-            for taken in self.ports_taken():  # its health check may have reached that process instead
-                self.sup.printer.event(f"{self.service.name}: {taken}, not by {self.service.name}",
-                                       self.service.name, error=True)
+        self.contract.on_ready()
 
     def _resolve_restarted(self) -> None:
         for fut in self._restarted:
@@ -169,58 +162,10 @@ class Runner:
             "exit_code": self.exit_code,
             "why": self.why or None,
             "scheme": self.service.scheme,
-            "listening": _by_port(self.listens() if listens is None else listens) if alive else {},
-            "findings": [{"kind": f.kind, "port": f.port, "message": f.message} for f in self.findings],
+            "listening": by_port(self.contract.listens() if listens is None else listens) if alive else {},
+            "findings": [{"kind": f.kind, "port": f.port, "message": f.message}
+                         for f in self.contract.findings],
         }
-
-    # -- the port contract ----------------------------------------------------------------------
-
-    def expected_ports(self) -> dict[str, int]:
-        return dict(self.sup.ports.get(self.service.name, {}))
-
-    def listens(self) -> list[Listen]:
-        proc = self.process
-        if proc is None or proc.exited:
-            return []
-        return listening(p.pid for p in proc.members())
-
-    def check_contract(self, *, listening_expected: bool) -> list[Finding]:
-        """Compare where the service listens with the ports it was given; tell each new finding once
-        per instance. "Listens nowhere" is only a finding once it should be listening."""
-        findings = verify(self.service.name, self.expected_ports(), self.listens())
-        if not listening_expected:
-            findings = [f for f in findings if f.kind not in ("not_listening", "missing_port")]
-        self.findings = findings
-        for f in findings:
-            if f.message not in self._reported:
-                self._reported.add(f.message)
-                self.sup.printer.event(f.message, self.service.name, error=True)
-        return findings
-
-    def ports_taken(self) -> list[str]:
-        """Ports of this service that another process listens on (one that took a port between its
-        allocation and the service's bind): "port N is in use by pid X (cmd)"."""
-        proc = self.process
-        mine = {p.pid for p in proc.members()} if proc is not None else set()
-        own = {s.port for s in self.listens()}
-        taken = []
-        for key, port in self.expected_ports().items():
-            if port in own:
-                continue
-            who = holder(port, listening_only=True)
-            if who is not None and who.pid not in mine and who.pid != os.getpid():  # socket = true
-                label = "port" if key == "port" else f"{key} port"
-                taken.append(f"{label} {port} is in use by {who}")
-        return taken
-
-    async def _watch_contract(self) -> None:
-        """A service that is not ready a while after starting is often listening somewhere else."""
-        for delay, nowhere_counts in CONTRACT_CHECKS:
-            await asyncio.sleep(delay)
-            if self.process is None or self.process.exited:
-                return
-            if not self._ready.is_set() or self.service.health.kind in ("started", "cmd"):
-                self.check_contract(listening_expected=nowhere_counts)
 
     # -- life ---------------------------------------------------------------------------------
 
@@ -337,11 +282,8 @@ class Runner:
         self._started_this_time = True
         sup.record_group(svc.name, process.pid)
         printer.event(f"{svc.name} started (pid {process.pid}): {svc.display_cmd}", svc.name)
-        self._reported.clear()
-        self.findings = []
-        self._start_monitor()
-        if self.expected_ports():
-            self._verify_task = asyncio.create_task(self._watch_contract(), name=f"contract {svc.name}")
+        self.contract.on_start()
+        self._start_monitor()  # (may mark it ready at once: after on_start, which forgets the last one's)
         return None
 
     async def _run_once(self) -> str:
@@ -390,8 +332,8 @@ class Runner:
         self._exited.set()
         printer.event(f"{svc.name} {describe_exit(code)}", svc.name, error=code != 0)
         self._port_taken = None
-        if code != 0 and self.expected_ports():
-            taken = await asyncio.to_thread(self.ports_taken)
+        if code != 0 and self.contract.expected():
+            taken = await asyncio.to_thread(self.contract.taken)
             if taken:
                 self._port_taken = "; ".join(taken)
         if self.process.members():  # it exited but left processes of its own behind
@@ -450,10 +392,10 @@ class Runner:
         self._monitor_task = asyncio.create_task(monitor.run(), name=f"health {self.service.name}")
 
     def _stop_monitor(self) -> None:
-        for task in (self._monitor_task, self._verify_task):
-            if task is not None:
-                task.cancel()
-        self._monitor_task = self._verify_task = None
+        if self._monitor_task is not None:
+            self._monitor_task.cancel()
+            self._monitor_task = None
+        self.contract.cancel()
 
     # -- restart and stop ---------------------------------------------------------------------
 
@@ -585,11 +527,4 @@ class Runner:
             self.sup.printer.event(
                 f"{svc.name} did not stop within {svc.stop_timeout:g} s of {sig}: killed with SIGKILL "
                 f"(raise stop_timeout, or set stop_signal to one it handles)", svc.name, error=True)
-
-
-def _by_port(listens: list[Listen]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for sock in listens:
-        out.setdefault(str(sock.port), []).append(sock.ip)
-    return out
 
