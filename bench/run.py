@@ -765,7 +765,7 @@ def w6_control(bench: Bench, workdir: Path) -> None:
             time.sleep(1.0)
             for args in commands:
                 if tool == "devstack":
-                    argv, label = [DEVSTACK, *args], f"devstack {args[0]}"
+                    argv, label = [str(bench.tools["devstack"]), *args], f"devstack {args[0]}"
                 else:
                     ctl = Path(str(bench.tools["supervisord"])).with_name("supervisorctl")
                     argv = [str(ctl), "-c", str(workdir / "supervisord.conf"), *args]
@@ -784,15 +784,29 @@ def w6_control(bench: Bench, workdir: Path) -> None:
 # -- peers, machine, report ---------------------------------------------------------------------------
 
 
-def compile_devstack() -> None:
-    """Write devstack's bytecode, as pip does for a regular install (and did for every peer). The
-    project's own editable install has none where PYTHONDONTWRITEBYTECODE is set, and would then compile
-    every module on every start: a cost no user pays."""
-    import compileall
+def install_devstack(quick: bool) -> tuple[Path, str]:
+    """The devstack to measure, and how it was installed. A full run installs this checkout into a venv
+    of its own with ``pip install``, as a user would and as every peer is: bytecode written, no editable
+    finder, none of the test extras (which make httpx import click and pygments). ``--quick`` (CI) uses
+    the project's own venv, with its bytecode written: the figures are rougher, the run shorter."""
+    if quick:
+        import compileall
 
-    import devstack
+        import devstack
 
-    compileall.compile_dir(str(Path(devstack.__file__).parent), quiet=1)
+        compileall.compile_dir(str(Path(devstack.__file__).parent), quiet=1)
+        return Path(DEVSTACK), "the project's .venv (editable install)"
+    venv = PEERS / "devstack"
+    python = venv / "bin" / "python"
+    PEERS.mkdir(exist_ok=True)
+    if not python.exists():
+        subprocess.run([PY, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
+    repo = str(BENCH.parent)
+    pip = [str(python), "-m", "pip", "install", "-q"]
+    subprocess.run([*pip, repo], check=True, capture_output=True, timeout=600)  # its dependencies
+    subprocess.run([*pip, "--no-deps", "--force-reinstall", repo], check=True, capture_output=True,
+                   timeout=600)  # this checkout's code, even when the version number did not change
+    return venv / "bin" / "devstack", "this checkout, pip-installed into bench/.peers/devstack"
 
 
 def install_peers(wanted: list[str]) -> tuple[dict[str, Path], dict[str, str]]:
@@ -1010,16 +1024,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.monotonic()
     peers, skipped = install_peers([t for t in only if t in PEER_NAMES])
-    if "devstack" in only:
-        compile_devstack()
     tools: dict[str, Path | None] = {"bare": None}
     if "devstack" in only:
-        tools["devstack"] = Path(DEVSTACK)
+        tools["devstack"], how = install_devstack(args.quick)
     tools.update(peers)
+    installed = {"devstack:": how} if "devstack" in tools else {}
     with tempfile.TemporaryDirectory(prefix="devstack-bench-") as tmp:
         root = Path(tmp)
         bench = Bench(plan, tools, skipped, root)
-        header = {"Machine": machine(), "Versions": versions(tools)}
+        header = {"Machine": machine(), "Versions": versions(tools), "Installed": installed}
         for w in workloads:
             workdir = root / w
             workdir.mkdir()
