@@ -25,7 +25,7 @@ __all__ = ("main",)
 
 Command = Callable[[Project, argparse.Namespace], int]
 # command -> module in devstack.commands: imported when used, so that `devstack ports` does not pay for
-# what `devstack up` needs (aiohttp, watchfiles, the supervisor)
+# what `devstack up` needs (watchfiles, the supervisor)
 COMMANDS: dict[str, str] = {
     "up": "run",
     "check": "inspect",

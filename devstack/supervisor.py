@@ -7,7 +7,6 @@ SIGINT, SIGTERM or SIGHUP stop the stack gracefully; a second SIGINT kills what 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import os
 import signal
@@ -16,7 +15,7 @@ import time
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psutil
 
@@ -24,6 +23,7 @@ from . import state
 from .aio import first
 from .config import Config
 from .control.paths import socket_path
+from .control.server import ControlServer
 from .environment import Ports
 from .errors import DevstackError
 from .graph import dependents, stop_before, with_dependencies
@@ -41,9 +41,6 @@ from .tree import (
     unregister_child,
 )
 from .watch import StackWatcher, WatchSpec, describe_change, describe_loop
-
-if TYPE_CHECKING:
-    from .control.server import ControlServer
 
 __all__ = ("Options", "Supervisor", "reap_previous_run")
 
@@ -100,9 +97,7 @@ class Supervisor:
             for name, runner in self.runners.items():
                 self.printer.start_log(name)
                 self._launch(runner)
-            # the control server's library takes a while to import: do it while the services start
-            server = await asyncio.to_thread(importlib.import_module, "devstack.control.server")
-            control = server.ControlServer(self, socket_path(state_dir))
+            control = ControlServer(self, socket_path(state_dir))
             await control.start()
             self.record.control = str(control.path)
             state.write_run(state_dir, self.record)

@@ -1,5 +1,5 @@
-"""The control API of a running stack: HTTP (aiohttp) on a Unix socket, inside the supervisor's own
-event loop and without touching its signal handling.
+"""The control API of a running stack: HTTP (``control.http``) on a Unix socket, inside the supervisor's
+own event loop and without touching its signal handling.
 
 No TCP port: nothing fixed to collide on, nothing reachable from the network. The socket file is
 created 0600 (under umask 0177, so there is no window where it is wider) inside the 0700 state
@@ -23,14 +23,13 @@ import os
 import re
 import socket
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aiohttp import web
-
 from ..process import describe_exit
 from ..runner import Phase
+from .http import HTTPError, HTTPServer, Request, Response, Stream
 
 if TYPE_CHECKING:
     from ..runner import Runner
@@ -40,43 +39,32 @@ __all__ = ("ControlServer",)
 
 log = logging.getLogger("devstack.control")
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 READY = (Phase.HEALTHY, Phase.RUNNING)
 FAILED = (Phase.FAILED, Phase.NOT_STARTED, Phase.EXITED, Phase.STOPPED)
 
 
-def _peer_uid(request: web.Request) -> int | None:
-    sock = request.transport.get_extra_info("socket") if request.transport else None
+def _refusal(sock: socket.socket | None) -> str | None:
+    """Why a peer may not use the socket (another user), or None."""
     if sock is None or not hasattr(socket, "SO_PEERCRED"):
         return None  # macOS: the 0700 directory is the guard (getpeereid is not exposed by Python)
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     _pid, uid, _gid = struct.unpack("3i", raw)
-    return int(uid)
-
-
-@web.middleware
-async def _same_user_only(request: web.Request, handler: Handler) -> web.StreamResponse:
-    uid = _peer_uid(request)
-    if uid is not None and uid != os.getuid():
-        return web.json_response({"error": "this stack belongs to another user"}, status=403)
-    return await handler(request)
+    return "this stack belongs to another user" if uid != os.getuid() else None
 
 
 class ControlServer:
     def __init__(self, sup: Supervisor, path: Path) -> None:
         self.sup = sup
         self.path = path
-        self.app = web.Application(middlewares=[_same_user_only])
-        self.app.add_routes([
-            web.get("/status", self.status),
-            web.post("/start", self.start_services),
-            web.post("/stop", self.stop_services),
-            web.post("/restart", self.restart_services),
-            web.post("/down", self.down),
-            web.get("/logs", self.logs),
-            web.get("/wait", self.wait),
-        ])
-        self._runner: web.AppRunner | None = None
+        self.http = HTTPServer({
+            ("GET", "/status"): self.status,
+            ("POST", "/start"): self.start_services,
+            ("POST", "/stop"): self.stop_services,
+            ("POST", "/restart"): self.restart_services,
+            ("POST", "/down"): self.down,
+            ("GET", "/logs"): self.logs,
+            ("GET", "/wait"): self.wait,
+        }, authorise=_refusal)
 
     async def start(self) -> None:
         try:
@@ -90,14 +78,10 @@ class ControlServer:
         finally:
             os.umask(old)
         os.chmod(self.path, 0o600)
-        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock, shutdown_timeout=0.5).start()
+        await self.http.start(sock)
 
     async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self.http.close()
         try:
             self.path.unlink()
         except FileNotFoundError:
@@ -111,90 +95,85 @@ class ControlServer:
             return list(self.sup.runners)
         unknown = [n for n in names if n not in self.sup.config.services]
         if unknown:
-            raise web.HTTPNotFound(text=json.dumps({"error": f"no such service: {', '.join(unknown)}; "
-                                                   f"services: {', '.join(self.sup.config.services)}"}),
-                                   content_type="application/json")
+            raise HTTPError(404, f"no such service: {', '.join(unknown)}; "
+                                 f"services: {', '.join(self.sup.config.services)}")
         return names
 
-    async def _body_names(self, request: web.Request) -> list[str]:
-        try:
-            body = await request.json() if request.can_read_body else {}
-        except ValueError:
-            raise web.HTTPBadRequest(text='{"error": "expected a JSON body"}',
-                                     content_type="application/json") from None
+    def _body_names(self, request: Request) -> list[str]:
+        body = request.json()
         names = body.get("names", []) if isinstance(body, dict) else []
-        if not names:
-            raise web.HTTPBadRequest(text='{"error": "name at least one service"}',
-                                     content_type="application/json")
+        if not names or not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise HTTPError(400, "name at least one service")
         return self._names(names, default_all=False)
 
     # -- routes ---------------------------------------------------------------------------------
 
-    async def status(self, request: web.Request) -> web.Response:
-        return web.json_response(self.sup.snapshot())
+    async def status(self, request: Request) -> Response:
+        return Response(self.sup.snapshot())
 
-    async def start_services(self, request: web.Request) -> web.Response:
-        names = await self._body_names(request)
-        return web.json_response({"started": self.sup.start_services(names)})
+    async def start_services(self, request: Request) -> Response:
+        names = self._body_names(request)
+        return Response({"started": self.sup.start_services(names)})
 
-    async def stop_services(self, request: web.Request) -> web.Response:
-        names = await self._body_names(request)
+    async def stop_services(self, request: Request) -> Response:
+        names = self._body_names(request)
         stopping = self.sup.stop_services(names)
         await asyncio.gather(*(self.sup.runners[n].wait_parked() for n in stopping))
-        return web.json_response({"stopped": stopping})
+        return Response({"stopped": stopping})
 
-    async def restart_services(self, request: web.Request) -> web.Response:
-        names = await self._body_names(request)
-        states = await self.sup.restart_services(names, within=float(request.query.get("timeout", 120)))
-        return web.json_response({"services": states})
+    async def restart_services(self, request: Request) -> Response:
+        names = self._body_names(request)
+        states = await self.sup.restart_services(names, within=_number(request, "timeout", 120))
+        return Response({"services": states})
 
-    async def down(self, request: web.Request) -> web.Response:
+    async def down(self, request: Request) -> Response:
         self.sup.request_stop("devstack down")
         longest = max((svc.stop_timeout for svc in self.sup.config.services.values()), default=0.0)
-        return web.json_response({"stopping": True, "pid": os.getpid(), "stop_timeout": longest})
+        return Response({"stopping": True, "pid": os.getpid(), "stop_timeout": longest})
 
-    async def logs(self, request: web.Request) -> web.StreamResponse:
+    async def logs(self, request: Request) -> Stream:
         """Recent lines (``since`` an epoch time, matching ``grep``, the last ``n``), then with
         ``follow`` new ones (matching ``grep``) until the client goes away."""
-        names = self._names(request.query.getall("name", []), default_all=True)
+        names = self._names(request.args("name"), default_all=True)
+        pattern = request.arg("grep")
         try:
-            grep = re.compile(request.query["grep"]) if "grep" in request.query else None
-            since = float(request.query.get("since", 0))
-            n = int(request.query.get("n", 0))
-        except (re.error, ValueError) as exc:
-            raise web.HTTPBadRequest(text=json.dumps({"error": str(exc)}),
-                                     content_type="application/json") from None
+            grep = re.compile(pattern) if pattern is not None else None
+        except re.error as exc:
+            raise HTTPError(400, f"grep: {exc}") from None
+        since = _number(request, "since", 0)
+        n = int(_number(request, "n", 0))
         buffer = self.sup.printer.buffer
-        lines = [e for e in buffer.recent(names)
-                 if e[0] >= since and (grep is None or grep.search(e[2]))]
-        lines = lines[-n:] if n else lines
-        queue = buffer.follow(names) if request.query.get("follow") else None
-        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
-        await response.prepare(request)
-        try:
-            for t, name, text in lines:
-                await response.write(_ndjson(t, name, text))
-            while queue is not None:
-                entry = await queue.get()
-                if entry is None:
-                    note = "[log stream dropped: the reader fell behind]"
-                    await response.write(_ndjson(0, "devstack", note))
-                    break
-                t, name, text = entry
-                for line in text.split("\n"):
-                    if grep is None or grep.search(line):
-                        await response.write(_ndjson(t, name, line))
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            if queue is not None:
-                buffer.unfollow(queue)
-        return response
+        follow = bool(request.arg("follow"))
 
-    async def wait(self, request: web.Request) -> web.Response:
+        async def chunks() -> AsyncIterator[bytes]:
+            # taken together, with no await between: no line falls between the recent ones and the
+            # followed ones; and the generator, once started, always unfollows
+            lines = [e for e in buffer.recent(names)
+                     if e[0] >= since and (grep is None or grep.search(e[2]))]
+            lines = lines[-n:] if n else lines
+            queue = buffer.follow(names) if follow else None
+            try:
+                for t, name, text in lines:
+                    yield _ndjson(t, name, text)
+                while queue is not None:
+                    entry = await queue.get()
+                    if entry is None:
+                        yield _ndjson(0, "devstack", "[log stream dropped: the reader fell behind]")
+                        break
+                    t, name, text = entry
+                    for line in text.split("\n"):
+                        if grep is None or grep.search(line):
+                            yield _ndjson(t, name, line)
+            finally:
+                if queue is not None:
+                    buffer.unfollow(queue)
+
+        return Stream(chunks())
+
+    async def wait(self, request: Request) -> Response:
         """Answer once every named service is ready (``ok``), or one has failed, or ``timeout``."""
-        names = self._names(request.query.getall("name", []), default_all=True)
-        deadline = float(request.query.get("timeout", 60))
+        names = self._names(request.args("name"), default_all=True)
+        deadline = _number(request, "timeout", 60)
         runners = [self.sup.runners[n] for n in names if n in self.sup.runners]
         try:
             async with asyncio.timeout(deadline):
@@ -209,15 +188,25 @@ class ControlServer:
                     await asyncio.sleep(SETTLE_POLL)
         except TimeoutError:
             waiting = [r.service.name for r in runners if r.phase not in READY]
-            return web.json_response({"ok": False, "timeout": True, "waiting": waiting,
-                                      "services": {r.service.name: r.phase.value for r in runners}})
+            return Response({"ok": False, "timeout": True, "waiting": waiting,
+                             "services": {r.service.name: r.phase.value for r in runners}})
         failed = [r.service.name for r in runners if _failure(r) is not None]
-        return web.json_response({"ok": not failed, "timeout": False, "failed": failed,
-                                  "why": {r.service.name: _failure(r) for r in runners if _failure(r)},
-                                  "services": {r.service.name: r.phase.value for r in runners}})
+        return Response({"ok": not failed, "timeout": False, "failed": failed,
+                         "why": {r.service.name: _failure(r) for r in runners if _failure(r)},
+                         "services": {r.service.name: r.phase.value for r in runners}})
 
 
 SETTLE_POLL = 0.05
+
+
+def _number(request: Request, key: str, default: float) -> float:
+    raw = request.arg(key)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise HTTPError(400, f"{key}: expected a number, found {raw!r}") from None
 
 
 def _completed(r: Runner) -> bool:

@@ -1,0 +1,225 @@
+"""HTTP/1.1 for the control socket: h11 (the protocol; the health probes' parser already) on asyncio's
+streams, inside the supervisor's event loop.
+
+The API is a handful of JSON routes and one stream of lines, for one local client at a time; a web
+framework would cost more to import (aiohttp: ~0.2 s of CPU at every start, ~9 MB) than everything
+here. What it does: route on method and path, parse the query and a JSON body (up to ``MAX_BODY``),
+answer JSON with a length, or stream chunks until the generator ends or the client goes away (its
+connection closing cancels the generator, which can then unregister what it follows), keep a
+connection alive between requests, refuse a peer ``authorise`` rejects, and answer what is not HTTP
+with a 400 and a closed connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import h11
+
+from ..aio import first
+
+__all__ = ("HTTPError", "HTTPServer", "Request", "Response", "Route", "Stream")
+
+log = logging.getLogger("devstack.control")
+
+MAX_BODY = 1024 * 1024
+READ = 64 * 1024
+
+
+class HTTPError(Exception):
+    """Raised by a route: answered as ``{"error": message}`` with ``status``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    body: bytes
+
+    def arg(self, key: str, default: str | None = None) -> str | None:
+        """The last value of query parameter ``key``."""
+        values = self.query.get(key)
+        return values[-1] if values else default
+
+    def args(self, key: str) -> list[str]:
+        return list(self.query.get(key, []))
+
+    def json(self) -> Any:
+        """The body as JSON ({} when there is none); a 400 when it is not JSON."""
+        if not self.body:
+            return {}
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            raise HTTPError(400, "expected a JSON body") from None
+
+
+@dataclass(frozen=True)
+class Response:
+    body: Any  # turned into JSON
+    status: int = 200
+
+
+@dataclass(frozen=True)
+class Stream:
+    chunks: AsyncIterator[bytes]
+    content_type: str = "application/x-ndjson"
+
+
+Route = Callable[[Request], Awaitable[Response | Stream]]
+Authorise = Callable[[socket.socket | None], str | None]  # a refusal, or None to serve the peer
+
+_REASONS = {200: b"OK", 400: b"Bad Request", 403: b"Forbidden", 404: b"Not Found", 405: b"Method Not Allowed",
+            413: b"Content Too Large", 500: b"Internal Server Error"}
+
+
+class HTTPServer:
+    def __init__(self, routes: dict[tuple[str, str], Route], authorise: Authorise) -> None:
+        self.routes = routes
+        self.authorise = authorise
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[Any]] = set()
+
+    async def start(self, sock: socket.socket) -> None:
+        """Serve on ``sock``, a bound Unix socket."""
+        self._server = await asyncio.start_unix_server(self._serve, sock=sock)
+
+    async def close(self) -> None:
+        """Stop listening and end every connection (a follower's stream included)."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        conn = h11.Connection(our_role=h11.SERVER)
+        try:
+            refusal = self.authorise(writer.get_extra_info("socket"))
+            while True:
+                request = await self._request(conn, reader)
+                if request is None:
+                    return
+                answer = Response({"error": refusal}, 403) if refusal else await self._answer(request)
+                if isinstance(answer, Stream):
+                    await self._stream(conn, reader, writer, answer)
+                    return  # a stream ends its connection
+                self._respond(conn, writer, answer)
+                await writer.drain()
+                if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                    return
+                conn.start_next_cycle()
+        except h11.RemoteProtocolError as exc:  # not HTTP, or not HTTP we take: say so, and hang up
+            self._refuse(conn, writer, Response({"error": f"bad request: {exc}"}, exc.error_status_hint))
+        except _TooLarge:
+            self._refuse(conn, writer, Response({"error": f"the body is over {MAX_BODY} bytes"}, 413))
+        except (ConnectionError, h11.LocalProtocolError, asyncio.CancelledError):
+            pass
+        finally:
+            self._connections.discard(task)
+            writer.close()
+
+    async def _request(self, conn: h11.Connection, reader: asyncio.StreamReader) -> Request | None:
+        head: h11.Request | None = None
+        body = bytearray()
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                conn.receive_data(await reader.read(READ))
+            elif isinstance(event, h11.Request):
+                head = event
+            elif isinstance(event, h11.Data):
+                body += event.data
+                if len(body) > MAX_BODY:
+                    raise _TooLarge
+            elif isinstance(event, h11.EndOfMessage):
+                assert head is not None
+                target = urlsplit(head.target.decode("ascii", "replace"))
+                return Request(head.method.decode("ascii"), target.path,
+                               parse_qs(target.query, keep_blank_values=True), bytes(body))
+            else:  # ConnectionClosed, or PAUSED after a request a client never finished
+                return None
+
+    async def _answer(self, request: Request) -> Response | Stream:
+        route = self.routes.get((request.method, request.path))
+        if route is None:
+            allowed = any(path == request.path for _, path in self.routes)
+            status = 405 if allowed else 404
+            return Response({"error": f"{request.method} {request.path}: no such route"}, status)
+        try:
+            return await route(request)
+        except HTTPError as exc:
+            return Response({"error": exc.message}, exc.status)
+        except Exception as exc:  # a bug: answer it rather than hang the client
+            log.exception("%s %s failed", request.method, request.path)
+            return Response({"error": f"internal error: {exc!r}"}, 500)
+
+    @staticmethod
+    def _respond(conn: h11.Connection, writer: asyncio.StreamWriter, answer: Response) -> None:
+        data = json.dumps(answer.body).encode()
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+        writer.write(conn.send(h11.Response(status_code=answer.status, headers=headers,
+                                            reason=_REASONS.get(answer.status, b""))))
+        writer.write(conn.send(h11.Data(data=data)))
+        writer.write(conn.send(h11.EndOfMessage()))
+
+    @classmethod
+    def _refuse(cls, conn: h11.Connection, writer: asyncio.StreamWriter, answer: Response) -> None:
+        """The last answer on a connection whose request could not be read, if one can still be sent."""
+        if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            try:
+                cls._respond(conn, writer, answer)
+            except (h11.LocalProtocolError, ConnectionError):
+                pass
+
+    @staticmethod
+    async def _stream(conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      answer: Stream) -> None:
+        """Chunks until the generator ends, or until the client closes its end (noticed at once, not at
+        the next write: a follower may wait long for a line)."""
+        writer.write(conn.send(h11.Response(status_code=200, reason=b"OK", headers=[
+            ("Content-Type", answer.content_type), ("Connection", "close")])))
+
+        async def pump() -> None:
+            try:
+                async for chunk in answer.chunks:
+                    writer.write(conn.send(h11.Data(data=chunk)))
+                    await writer.drain()
+                writer.write(conn.send(h11.EndOfMessage()))
+                await writer.drain()
+            except ConnectionError:
+                pass
+
+        async def gone() -> None:  # the client sends nothing more: the read ends when it closes
+            try:
+                await reader.read(1)
+            except ConnectionError:
+                pass
+
+        try:
+            await first(pump(), gone())
+        finally:
+            aclose = getattr(answer.chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
+class _TooLarge(Exception):
+    pass
