@@ -21,13 +21,13 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from ..config.model import HealthCheck
 from ..tree import register_child, unregister_child
-from .transport import LoopbackTransport
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ("HOST", "ProbeResult", "Prober", "format_seconds")
 
@@ -70,12 +70,23 @@ class Prober:
 
     def __init__(self, host: str = HOST) -> None:
         self.host = host
-        self._client = httpx.AsyncClient(
-            trust_env=False,
-            follow_redirects=False,
-            transport=LoopbackTransport(),
-            headers={"Connection": "close", "User-Agent": "devstack-health"},
-        )
+        self._client: httpx.AsyncClient | None = None
+
+    def _http_client(self) -> httpx.AsyncClient:
+        """Made for the first http probe: a stack with no http checks never imports httpx (a tenth of a
+        second, at every start, before the first service could be spawned)."""
+        if self._client is None:
+            import httpx
+
+            from .transport import LoopbackTransport
+
+            self._client = httpx.AsyncClient(
+                trust_env=False,
+                follow_redirects=False,
+                transport=LoopbackTransport(),
+                headers={"Connection": "close", "User-Agent": "devstack-health"},
+            )
+        return self._client
 
     def __repr__(self) -> str:
         return f"Prober(host={self.host!r})"
@@ -87,7 +98,8 @@ class Prober:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
     async def probe(self, check: HealthCheck, ports: Mapping[str, int] | None = None,
                     cwd: Path | str | None = None, env: Mapping[str, str] | None = None) -> ProbeResult:
@@ -131,13 +143,16 @@ class Prober:
     # -- http ---------------------------------------------------------------------------------
 
     async def _http(self, check: HealthCheck, port: int) -> ProbeResult:
+        import httpx
+
+        client = self._http_client()
         limit = check.timeout
         path = check.target if check.target.startswith("/") else f"/{check.target}"
         where = f"{self.host}:{port}"
         try:
             # httpx's timeout bounds each phase; this bounds the whole request (a trickling body)
             async with asyncio.timeout(limit):
-                response = await self._client.get(f"http://{where}{path}", timeout=limit)
+                response = await client.get(f"http://{where}{path}", timeout=limit)
         except (TimeoutError, httpx.TimeoutException):
             return ProbeResult(False, f"GET {path} timed out after {format_seconds(limit)}")
         except httpx.InvalidURL as exc:
@@ -284,6 +299,8 @@ def _describe_os_error(exc: OSError, where: str) -> str:
 
 
 def _describe_http_error(exc: httpx.HTTPError, path: str, where: str) -> str:
+    import httpx
+
     cause = _os_error(exc)
     if cause is not None:
         return _describe_os_error(cause, where)
