@@ -15,7 +15,7 @@ import time
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
@@ -40,7 +40,9 @@ from .tree import (
     set_child_subreaper,
     unregister_child,
 )
-from .watch import StackWatcher, WatchSpec, describe_change, describe_loop
+
+if TYPE_CHECKING:
+    from .watch import StackWatcher
 
 __all__ = ("Options", "Supervisor", "reap_previous_run")
 
@@ -156,10 +158,13 @@ class Supervisor:
     # -- watching -----------------------------------------------------------------------------
 
     async def _start_watching(self) -> asyncio.Task[None] | None:
-        """One watcher for the whole stack, watching before the first service starts."""
-        specs = {n: WatchSpec.from_service(r.service) for n, r in self.runners.items() if r.service.watch}
-        if not specs or not self.options.watch:
+        """One watcher for the whole stack, watching before the first service starts. (The watch package
+        and watchfiles are imported here, not above: a stack that watches nothing does without them.)"""
+        if not self.options.watch or not any(r.service.watch for r in self.runners.values()):
             return None
+        from .watch import StackWatcher, WatchSpec
+
+        specs = {n: WatchSpec.from_service(r.service) for n, r in self.runners.items() if r.service.watch}
         settings = self.config.settings
         self.watcher = StackWatcher(specs, restart=self._restart_on_change, on_pause=self._watch_paused,
                                     debounce=settings.debounce, polling=settings.watch_polling,
@@ -172,6 +177,8 @@ class Supervisor:
         runner = self.runners[name]
         if self.stopping or runner.parked:
             return
+        from .watch import describe_change
+
         reason = describe_change(paths, runner.service.cwd)
         await runner.request_restart(reason)
         if runner.service.restart_dependents:
@@ -181,6 +188,8 @@ class Supervisor:
                     await other.request_restart(f"{name}, which it depends on, restarted")
 
     def _watch_paused(self, name: str, paths: list[Path]) -> None:
+        from .watch import describe_loop
+
         self.printer.event(describe_loop(name, paths, self.runners[name].service.cwd), name, error=True)
 
     def _launch(self, runner: Runner) -> None:
