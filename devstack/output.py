@@ -131,14 +131,15 @@ class Printer:
 
     def event(self, message: str, service: str | None = None, *, error: bool = False) -> None:
         """One of devstack's own messages, under the name ``devstack``; ``service`` names whose log
-        file gets a copy."""
+        (its file, and the recent lines ``devstack logs`` reads) gets a copy."""
         self.clock.tick()
         colour = "1;31" if error else "1"
         prefix = self._prefix(SELF_NAME, colour)
         # a message may span lines (a multi-line cmd): each one gets the prefix, as service lines do
         self.write((prefix + message.replace("\n", "\n" + prefix) + "\n").encode())
-        if service is not None:
-            stamp = f"{self.clock.iso} devstack: "
+        if service is not None:  # the service's log and `devstack logs` get it as "devstack: ..."
+            self.buffer.add(service, f"{SELF_NAME}: " + message.replace("\n", f"\n{SELF_NAME}: "))
+            stamp = f"{self.clock.iso} {SELF_NAME}: "
             self.log(service, (stamp + message.replace("\n", "\n" + stamp) + "\n").encode())
 
     def log(self, name: str, data: bytes) -> None:

@@ -49,7 +49,10 @@ def test_logs_of_a_running_stack(project: Path) -> None:
             line for line in everything if line.endswith("count 1")]
 
         entries = [json.loads(line) for line in logs(project, "other", "--json")]
-        assert [e["line"] for e in entries] == ["hello from other", "ERROR: disk full"]
+        started, *said = [e["line"] for e in entries]  # devstack's own lines about it too, as in its log
+        assert said == ["hello from other", "ERROR: disk full"]
+        pid = stack.started("other")["other"]
+        assert re.fullmatch(rf"devstack: other started \(pid {pid}\): echo .*", started), started
         assert {e["service"] for e in entries} == {"other"} and all(e["time"] > 0 for e in entries)
 
         # --since: lines from before the window are left out
