@@ -173,12 +173,12 @@ class HTTPServer:
 
     @staticmethod
     def _respond(conn: h11.Connection, writer: asyncio.StreamWriter, answer: Response) -> None:
+        """One write: a client reading once gets the whole answer, not the head alone."""
         data = json.dumps(answer.body).encode()
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
-        writer.write(conn.send(h11.Response(status_code=answer.status, headers=headers,
-                                            reason=_REASONS.get(answer.status, b""))))
-        writer.write(conn.send(h11.Data(data=data)))
-        writer.write(conn.send(h11.EndOfMessage()))
+        head = conn.send(h11.Response(status_code=answer.status, headers=headers,
+                                      reason=_REASONS.get(answer.status, b"")))
+        writer.write(b"".join((head, conn.send(h11.Data(data=data)), conn.send(h11.EndOfMessage()))))
 
     @classmethod
     def _refuse(cls, conn: h11.Connection, writer: asyncio.StreamWriter, answer: Response) -> None:

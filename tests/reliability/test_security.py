@@ -98,7 +98,10 @@ except OSError as e:
     sys.exit()
 s.sendall(b'POST /down HTTP/1.1\\r\\nHost: devstack\\r\\nContent-Length: 2\\r\\n'
           b'Connection: close\\r\\n\\r\\n{}')
-print(s.recv(4096).decode(errors='replace'))
+answer = b''
+while chunk := s.recv(4096):  # until the server closes (Connection: close)
+    answer += chunk
+print(answer.decode(errors='replace'))
 """
 
 
