@@ -104,7 +104,11 @@ class PortContract:
 
 
 def by_port(listens: list[Listen]) -> dict[str, list[str]]:
+    """Port -> the addresses it listens on, each once: a socket held by several processes (a pre-forked
+    server's workers, or the two instances of an overlapping reload) is one socket to the user."""
     out: dict[str, list[str]] = {}
     for sock in listens:
-        out.setdefault(str(sock.port), []).append(sock.ip)
+        ips = out.setdefault(str(sock.port), [])
+        if sock.ip not in ips:
+            ips.append(sock.ip)
     return out

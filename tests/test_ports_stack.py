@@ -204,3 +204,24 @@ def test_a_loopback_port_is_the_only_thing_a_service_is_told_to_use(project: Pat
         with socket.create_connection(("127.0.0.1", port), timeout=2):
             pass
         wait_for(lambda: "127.0.0.1" in run_devstack(["ports"], project).stdout, message="ports table")
+
+
+PREFORK = python(
+    "import os, socket, time\n"
+    "s = socket.socket(); s.bind(('127.0.0.1', int(os.environ['PORT']))); s.listen()\n"
+    "for _ in range(3):\n"
+    "    if os.fork() == 0:  # a worker: it holds the socket too\n"
+    "        time.sleep(60)\n"
+    "        os._exit(0)\n"
+    "print('ready 3', flush=True)\n"
+    "time.sleep(60)\n")
+
+
+def test_a_socket_shared_by_workers_is_listed_once(project: Path) -> None:
+    write_config(project, {"prefork": {"cmd": PREFORK}})
+    with Stack(project, "up", "--no-timestamps") as stack:
+        stack.wait_for_line(r"prefork healthy in")
+        stack.wait_for_line(r"prefork\s+\| ready 3")
+        service = json.loads(run_devstack(["status", "--json"], project).stdout)["services"][0]
+        assert service["listening"] == {str(service["ports"]["port"]): ["127.0.0.1"]}
+        assert service["findings"] == []
