@@ -41,14 +41,17 @@ def suggest(name: str, known: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def problems(services: Services) -> list[tuple[str, str]]:
+def problems(services: Services, declared: Iterable[str] = ()) -> list[tuple[str, str]]:
     """Every problem of the graph as ``(service, message)``: dependencies on unknown services (with a
     suggestion) and cycles (``dependency cycle: a -> b -> c -> a``, one per group of services caught
-    in cycles, reported on the first of them by name)."""
+    in cycles, reported on the first of them by name). ``declared``: services that exist but are not in
+    ``services`` (invalid ones, whose problems are told already): depending on them is no problem, and a
+    cycle through them cannot be seen until they are valid."""
+    known = set(declared)
     found: list[tuple[str, str]] = []
     for name, svc in services.items():
         for dep in svc.depends_on:
-            if dep.name not in services:
+            if dep.name not in services and dep.name not in known:
                 found.append((name, f"depends on {dep.name!r}, which is not a service"
                                     f"{suggest(dep.name, services)}"))
     for cycle in _cycles(services):

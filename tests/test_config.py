@@ -361,3 +361,18 @@ def test_load_config_raises_config_error_with_all_problems(project: Path) -> Non
         load_config(path)
     assert [(p.key, p.line) for p in info.value.problems] == [("services.a.cmd", 2),
                                                                ("services.b.stop_signal", 6)]
+
+
+def test_graph_problems_come_with_a_broken_services_own(project: Path) -> None:
+    # one pass: web's own problem, the cycle between api and db, and a dependency on nothing; depending
+    # on the broken (but declared) web is not reported as "not a service"
+    path = write_config(project, {"web": {"cmd": "true", "stop_timeout": "soon"},
+                                  "api": {"cmd": "true", "depends_on": ["db", "web"]},
+                                  "db": {"cmd": "true", "depends_on": ["api", "cache"]}})
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert [(p.key, p.message) for p in info.value.problems] == [
+        ("services.web.stop_timeout", info.value.problems[0].message),
+        ("services.db.depends_on", "depends on 'cache', which is not a service"),
+        ("services.api.depends_on", "dependency cycle: api -> db -> api"),
+    ]

@@ -145,3 +145,9 @@ def test_orders_respect_every_edge(services: dict[str, Service], data: st.DataOb
     for name in chosen:
         for dep in closure[name] & set(chosen):
             assert wave_of[name] < wave_of[dep]  # dependents stop first
+
+
+def test_declared_but_broken_services_are_no_unknown_names() -> None:
+    services = stack(a="b broken", b="a")  # "broken" exists but was left out: it has problems of its own
+    assert problems(services, declared=["a", "b", "broken"]) == [("a", "dependency cycle: a -> b -> a")]
+    assert problems(services)[0] == ("a", "depends on 'broken', which is not a service")

@@ -184,9 +184,9 @@ def _build(path: Path, text: str, data: dict[str, Any]) -> Config:
             if service is not None:
                 services[name] = service
         _check_stack(r, services, set(table))
-        if services.keys() == table.keys():  # a graph of only some services would mislead
-            for name, message in graph.problems(services):
-                r.problem(("services", name, "depends_on"), message)
+        # with the invalid services left out: their own problems and the graph's come in one pass
+        for name, message in graph.problems(services, declared=table.keys()):
+            r.problem(("services", name, "depends_on"), message)
         services = _one_shot_defaults(services, table)
     if r.problems:
         raise ConfigError(r.problems)
