@@ -262,8 +262,9 @@ def test_a_stale_socket_of_a_killed_run_is_replaced(project: Path) -> None:
         stack.wait()
     assert stat.S_ISSOCK(sock.stat().st_mode)  # left behind
     wait_for(lambda: not alive(pid), message="the guardian to stop the killed run's worker")
-    code, _, err = devstack(project, "status")
-    assert code == 1 and "no stack is running" in err
+    for args in (["status"], ["wait"], ["logs", "-f"], ["down"]):
+        code, _, err = devstack(project, *args)
+        assert code == 1 and "no stack is running" in err, (args, err)
     with Stack(project, "up", "--no-timestamps") as stack:
         stack.started("worker")
         assert status(project)["worker"]["state"] == "running"  # answered on the new socket

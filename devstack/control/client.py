@@ -32,7 +32,7 @@ STARTING_DEADLINE = 10.0  # for a supervisor that is up but has not opened its s
 
 def _running(state_dir: Path) -> RunRecord:
     """The running supervisor's record, once it names its socket. One that has just started opens it a
-    moment after its services start (its HTTP library imports meanwhile): wait for it, with a deadline."""
+    moment after its services start: wait for it, with a deadline."""
     deadline = time.monotonic() + STARTING_DEADLINE
     while True:
         record = read_run(state_dir)
@@ -49,7 +49,12 @@ def _running(state_dir: Path) -> RunRecord:
 
 
 def control_client(state_dir: Path, timeout: float | None = TIMEOUT) -> httpx.Client:
-    return _client(_running(state_dir), timeout)
+    """A client for a long exchange (``wait``, ``logs -f``): the supervisor is checked to be alive first,
+    where ``request`` lets a failed connection tell."""
+    record = _running(state_dir)
+    if not record.alive:  # a record and a socket left by a supervisor that was killed
+        raise NotRunning(NO_STACK)
+    return _client(record, timeout)
 
 
 def _client(record: RunRecord, timeout: float | None) -> httpx.Client:
