@@ -9,25 +9,17 @@ from functools import cached_property
 from pathlib import Path
 
 from .config import Config, load_config
-from .config.discover import STATE_DIR_NAME
+from .config.discover import Located
 
 __all__ = ("Project",)
 
 
-class Project:
+class Project(Located):
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def __repr__(self) -> str:
         return f"Project({str(self.path)!r})"
-
-    @property
-    def root(self) -> Path:
-        return self.path.parent
-
-    @property
-    def state_dir(self) -> Path:
-        return self.root / STATE_DIR_NAME
 
     @cached_property
     def config(self) -> Config:

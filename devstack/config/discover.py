@@ -8,11 +8,26 @@ from pathlib import Path
 
 from ..errors import ConfigError, Problem
 
-__all__ = ("CONFIG_NAME", "PROCFILE_NAME", "STATE_DIR_NAME", "find_config", "shown")
+__all__ = ("CONFIG_NAME", "PROCFILE_NAME", "STATE_DIR_NAME", "Located", "find_config", "shown")
 
 CONFIG_NAME = "devstack.toml"
 PROCFILE_NAME = "Procfile"
 STATE_DIR_NAME = ".devstack"
+
+
+class Located:
+    """Something read from a config file at ``path``: the project's root is the file's directory, and
+    its state (ports, logs, the control socket) lives in ``.devstack/`` there."""
+
+    path: Path
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR_NAME
 
 
 def find_config(start: Path, explicit: Path | None = None) -> Path:

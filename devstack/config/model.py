@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from .discover import STATE_DIR_NAME
+from .discover import Located
 
 __all__ = ("Config", "Dependency", "HealthCheck", "PortSpec", "Service", "Settings")
 
@@ -107,15 +107,7 @@ class Settings:
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Located):
     path: Path  # the devstack.toml (or Procfile) it was read from
     services: Mapping[str, Service]
     settings: Settings = field(default_factory=Settings)
-
-    @property
-    def root(self) -> Path:
-        return self.path.parent
-
-    @property
-    def state_dir(self) -> Path:
-        return self.root / STATE_DIR_NAME
