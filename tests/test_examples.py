@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import wait_for
+from helpers.load import Client
 from helpers.stack import Stack, alive, clean_env, run_devstack
 
 REPO = Path(__file__).resolve().parents[1]
@@ -248,5 +249,36 @@ def test_uvicorn_app_restarts_on_change_same_port(project: Path, http: httpx.Cli
         wait_for(lambda: _version(http, url) == "2", timeout=15,
                  message=f"version 2 at {url}:\n{stack.output}")
         assert not alive(pids["app"])
+        new = int(re.findall(r"devstack \| app started \(pid (\d+)\)", stack.output)[-1])
+        stop_with_ctrl_c(stack, {"app": new})
+
+
+# -- examples/socket -------------------------------------------------------------------------------
+
+
+# how each example's answer names its version
+@pytest.mark.parametrize(("server", "version"), [("uvicorn", r'"version": "{}"'),
+                                                 ("gunicorn", r"^version {} ")])
+def test_socket_examples_reload_without_refusing_a_request(project: Path, server: str, version: str) -> None:
+    """The real servers on the socket devstack holds: a save under a client sending without pause starts
+    the new version beside the old one, which then stops; no request fails."""
+    need_module(server)
+    root = copy_example(f"socket/{server}", project / server)
+    with Stack(root, "up", "--no-timestamps", env=venv_env()) as stack:
+        old = stack.started("app", timeout=10)["app"]
+        stack.wait_for_line(r"devstack \| app healthy in", timeout=20)
+        client = Client(assigned(root)["app"]["port"])
+        try:
+            client.wait_for_answer(version.format(1))
+            source = root / "app.py"
+            source.write_text(source.read_text().replace('VERSION = "1"', 'VERSION = "2"'))
+            stack.wait_for_line(rf"devstack \| app restarting: app\.py changed \(overlap: pid {old} serves")
+            client.wait_for_answer(version.format(2))
+            stack.wait_for_line(r"devstack \| app restarted, healthy in", timeout=20)
+            wait_for(lambda: not alive(old), timeout=15, message=f"the old {server} (pid {old}) to stop")
+        finally:
+            client.stop()
+        assert client.failures == [], client.failures
+        assert len(client.latencies) > 20, "the client hardly sent anything"
         new = int(re.findall(r"devstack \| app started \(pid (\d+)\)", stack.output)[-1])
         stop_with_ctrl_c(stack, {"app": new})
