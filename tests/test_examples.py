@@ -258,10 +258,12 @@ def test_uvicorn_app_restarts_on_change_same_port(project: Path, http: httpx.Cli
 
 # how each example's answer names its version, and the failures its own graceful stop may cause:
 # uvicorn closes a connection it has accepted but not read yet as if it were an idle keep-alive one
-# (the client sees RemoteDisconnected; browsers retry such a GET); gunicorn's sync workers answer
-# everything they accepted. Never a refused connection: devstack's socket is always listening.
+# (the client sees RemoteDisconnected, or ConnectionResetError when the request was already in the
+# socket's buffer; browsers retry such a GET); gunicorn's sync workers answer everything they accepted.
+# The client sends one request at a time, so one reload can fail one request at most. Never a refused
+# connection: devstack's socket is always listening.
 @pytest.mark.parametrize(("server", "version", "tolerated"), [
-    ("uvicorn", r'"version": "{}"', {"RemoteDisconnected"}),
+    ("uvicorn", r'"version": "{}"', {"RemoteDisconnected", "ConnectionResetError"}),
     ("gunicorn", r"^version {} ", set()),
 ])
 def test_socket_examples_reload_without_refusing_a_request(project: Path, server: str, version: str,
@@ -284,7 +286,7 @@ def test_socket_examples_reload_without_refusing_a_request(project: Path, server
             wait_for(lambda: not alive(old), timeout=15, message=f"the old {server} (pid {old}) to stop")
         finally:
             client.stop()
-        assert set(client.failures) <= tolerated and len(client.failures) <= 3, client.failures
+        assert set(client.failures) <= tolerated and len(client.failures) <= 1, client.failures
         assert len(client.latencies) > 20, "the client hardly sent anything"
         new = int(re.findall(r"devstack \| app started \(pid (\d+)\)", stack.output)[-1])
         stop_with_ctrl_c(stack, {"app": new})
