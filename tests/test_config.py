@@ -376,3 +376,12 @@ def test_graph_problems_come_with_a_broken_services_own(project: Path) -> None:
         ("services.db.depends_on", "depends on 'cache', which is not a service"),
         ("services.api.depends_on", "dependency cycle: api -> db -> api"),
     ]
+
+
+def test_env_file_problem_names_the_key_that_reads_it(project: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "api.env").write_text("A=1\nnot a variable\n")
+    code, err = check(project, '[services.api]\ncmd = "true"\nenv_file = "api.env"\n', capsys)
+    assert code == 2
+    assert err == ["api.env:2: services.api.env_file: expected NAME=value, found 'not a variable'",
+                   "1 problem in api.env"]

@@ -15,15 +15,16 @@ __all__ = ("read_env_file",)
 _EMPTY = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*$")
 
 
-def read_env_file(path: Path, shown: str, problems: list[Problem]) -> dict[str, str]:
-    """Variables of one env file; each bad line adds a problem naming its line number."""
+def read_env_file(path: Path, shown: str, problems: list[Problem], key: str = "") -> dict[str, str]:
+    """Variables of one env file; each bad line adds a problem naming its line number, and ``key``: the
+    config entry that names the file (``services.api.env_file``), if one does."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        problems.append(Problem(shown, "", "env file not found: create it or remove it from env_file"))
+        problems.append(Problem(shown, key, "env file not found: create it or remove it from env_file"))
         return {}
     except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem(shown, "", f"cannot read env file: {exc}"))
+        problems.append(Problem(shown, key, f"cannot read env file: {exc}"))
         return {}
     values: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), 1):
@@ -39,11 +40,11 @@ def read_env_file(path: Path, shown: str, problems: list[Problem]) -> dict[str, 
         try:
             parsed = honcho_parse(stripped)
         except ValueError as exc:  # shlex: "No closing quotation", "No escaped character"
-            problems.append(Problem(shown, "", f"malformed line ({str(exc).lower()}): {line.strip()!r}",
+            problems.append(Problem(shown, key, f"malformed line ({str(exc).lower()}): {line.strip()!r}",
                                     number))
             continue
         if len(parsed) != 1:
-            problems.append(Problem(shown, "", f"expected NAME=value, found {line.strip()!r}", number))
+            problems.append(Problem(shown, key, f"expected NAME=value, found {line.strip()!r}", number))
             continue
         values.update(parsed)
     return values

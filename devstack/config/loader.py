@@ -340,7 +340,8 @@ def _watch(r: _Reader, key: tuple[str, ...], value: bool | tuple[str, ...], cwd:
 def _env_files(r: _Reader, key: tuple[str, ...],
                names: tuple[str, ...] | None) -> tuple[tuple[Path, ...], dict[str, str]]:
     root = r.path.parent
-    if names is None:  # the project's .env, when there is one
+    named = names is not None  # else: the project's .env, when there is one (no key brought it in)
+    if names is None:
         default = root / ".env"
         names = (".env",) if default.is_file() else ()
     paths = tuple((root / n).resolve() for n in names)
@@ -350,7 +351,8 @@ def _env_files(r: _Reader, key: tuple[str, ...],
             r.problem((*key, "env_file"), f"env file not found: {name} (relative to {r.shown})")
             continue
         if path not in r.env_files:
-            r.env_files[path] = read_env_file(path, shown(path), r.problems)
+            where = ".".join((*key, "env_file")) if named else ""
+            r.env_files[path] = read_env_file(path, shown(path), r.problems, where)
         env.update(r.env_files[path])
     return paths, env
 
