@@ -162,13 +162,10 @@ class Supervisor:
         and watchfiles are imported here, not above: a stack that watches nothing does without them.)"""
         if not self.options.watch or not any(r.service.watch for r in self.runners.values()):
             return None
-        from .watch import StackWatcher, WatchSpec
+        from .watch import StackWatcher
 
-        specs = {n: WatchSpec.from_service(r.service) for n, r in self.runners.items() if r.service.watch}
-        settings = self.config.settings
-        self.watcher = StackWatcher(specs, restart=self._restart_on_change, on_pause=self._watch_paused,
-                                    debounce=settings.debounce, polling=settings.watch_polling,
-                                    project_root=self.config.root)
+        self.watcher = StackWatcher.from_config(self.config, restart=self._restart_on_change,
+                                                on_pause=self._watch_paused, names=self.runners)
         task = await self.watcher.start()
         self.watching = True
         return task

@@ -147,11 +147,14 @@ class StackWatcher:
 
     @classmethod
     def from_config(
-        cls, config: Config, *, restart: RestartCallback, on_pause: PauseCallback
+        cls, config: Config, *, restart: RestartCallback, on_pause: PauseCallback,
+        names: Iterable[str] | None = None,
     ) -> StackWatcher:
+        """The watcher for ``config``'s services (``names`` only, when given), with its settings."""
         settings = config.settings
+        wanted = config.services.keys() if names is None else names
         return cls(
-            {name: WatchSpec.from_service(s) for name, s in config.services.items()},
+            {name: WatchSpec.from_service(config.services[name]) for name in wanted},
             restart=restart,
             on_pause=on_pause,
             debounce=settings.debounce,

@@ -51,6 +51,9 @@ def test_from_config(tmp_path: Path) -> None:
     assert watcher.status("api") == "idle" and watcher.status("db") == "unwatched"
     assert "polling" in repr(watcher)
     assert WatchSpec.from_service(services["api"]).watch == (str(tmp_path / "api"),)
+    only_db = StackWatcher.from_config(config, restart=restart, on_pause=lambda name, paths: None,
+                                       names=["db"])  # the services a partial `devstack up db` runs
+    assert only_db.roots == () and only_db.status("api") == "unwatched"
 
 
 def test_nothing_to_watch_is_ready_at_once() -> None:
