@@ -60,7 +60,6 @@ class Runner:
         self.exit_code: int | None = None
         self.restarts = 0
         self.started_at = 0.0  # monotonic time of the last spawn
-        self.last_ready_lag: float | None = None
         self.why = ""  # why it failed or was not started
         self.env: dict[str, str] = {}
         self._started = asyncio.Event()  # spawned at least once
@@ -119,7 +118,6 @@ class Runner:
             if message:
                 self.sup.printer.event(message, self.service.name)
             return
-        self.last_ready_lag = time.monotonic() - self.started_at
         self.phase = Phase.RUNNING if self.service.health.kind == "started" else Phase.HEALTHY
         self._ready.set()
         self._instance_ready.set()

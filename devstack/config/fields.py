@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import signal
-from collections.abc import Callable
 from typing import Any
 
 __all__ = (
@@ -158,9 +157,6 @@ def parse_signal(value: Any) -> signal.Signals:
         if isinstance(sig, signal.Signals) and sig not in (signal.SIGKILL, signal.SIGSTOP):
             return sig
     raise Invalid('a signal name such as "SIGTERM", "SIGINT" or "SIGQUIT"', value)
-
-
-Parser = Callable[[Any], Any]
 
 
 def parse_int(value: Any, *, low: int, high: int, what: str = "an integer") -> int:

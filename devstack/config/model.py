@@ -78,10 +78,6 @@ class Service:
     max_restarts: int | None = None  # None: unlimited
 
     @property
-    def main_port(self) -> PortSpec | None:
-        return self.ports[0] if self.ports and self.ports[0].name == "" else None
-
-    @property
     def argv(self) -> list[str]:
         """A string runs through ``sh -c`` (so ``a && b`` works, and signals reach the whole process
         group); an array runs as it is."""
