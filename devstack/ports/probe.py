@@ -26,7 +26,7 @@ from functools import cache
 
 import psutil
 
-__all__ = ("Holder", "holder", "is_free")
+__all__ = ("Holder", "has_ipv6_loopback", "holder", "is_free")
 
 log = logging.getLogger("devstack.ports.probe")
 
@@ -36,7 +36,8 @@ _TAKEN = (errno.EADDRINUSE, errno.EACCES, errno.EPERM)
 
 
 @cache
-def _has_ipv6_loopback() -> bool:
+def has_ipv6_loopback() -> bool:
+    """Can this machine bind ::1 (IPv6 present and not disabled)?"""
     if not socket.has_ipv6:
         return False
     try:
@@ -49,7 +50,7 @@ def _has_ipv6_loopback() -> bool:
 
 def _addresses() -> list[tuple[socket.AddressFamily, str]]:
     addresses = [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET, "0.0.0.0")]
-    if _has_ipv6_loopback():
+    if has_ipv6_loopback():
         addresses.append((socket.AF_INET6, "::1"))
     return addresses
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import psutil
@@ -12,20 +11,11 @@ from conftest import python, wait_for
 
 from devstack.config.model import PortSpec
 from devstack.ports import Listen, allocate, listening, verify
+from devstack.ports.probe import has_ipv6_loopback
 
 from .kit import Child, server
 
-
-def _ipv6() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-needs_ipv6 = pytest.mark.skipif(not _ipv6(), reason="no IPv6")
+needs_ipv6 = pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6")
 
 
 @pytest.fixture

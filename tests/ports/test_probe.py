@@ -10,20 +10,11 @@ import pytest
 
 from devstack.ports import check_range, holder, is_free
 from devstack.ports.pool import BLOCK, ephemeral_range, preferred_order
+from devstack.ports.probe import has_ipv6_loopback
 
 from .kit import free_range, server
 
-
-def _ipv6() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-IPV6 = _ipv6()
+IPV6 = has_ipv6_loopback()
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0", pytest.param("::1", marks=pytest.mark.skipif(
