@@ -9,7 +9,6 @@ import os
 import shutil
 import signal
 import stat
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import psutil
 import pytest
 from conftest import wait_for
+from helpers.nobody import as_nobody
 from helpers.stack import Stack, alive, guardian_of, run_devstack, write_config
 
 HTTP = f"{sys.executable} -m http.server ${{PORT}} --bind 127.0.0.1"
@@ -271,31 +271,6 @@ def test_a_stale_socket_of_a_killed_run_is_replaced(project: Path) -> None:
         assert devstack(project, "down")[0] == 0
         assert stack.wait() == 0
     assert not sock.exists()
-
-
-NOBODY_CLIENT = """
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-try:
-    s.connect(sys.argv[1])
-except OSError as exc:
-    print("refused", exc.errno)
-    sys.exit(0)
-s.sendall(b"GET /status HTTP/1.0\\r\\nHost: devstack\\r\\n\\r\\n")
-data = b""
-while chunk := s.recv(65536):
-    data += chunk
-print(data.split(b"\\r\\n")[0].decode(), data.split(b"\\r\\n\\r\\n", 1)[1].decode())
-"""
-
-
-def as_nobody(path: Path) -> str:
-    python = os.path.realpath(sys.executable)
-    out = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", python, "-I",
-                          "-c", NOBODY_CLIENT, str(path)], capture_output=True, text=True, timeout=20,
-                         cwd="/")
-    assert out.returncode == 0, out.stderr
-    return out.stdout.strip()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a client as another user (nobody)")

@@ -9,8 +9,6 @@ import shutil
 import signal
 import socket
 import stat
-import subprocess
-import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -18,6 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 from conftest import python
+from helpers.nobody import as_nobody
 from helpers.stack import Stack, clean_env, guardian_of, write_config
 
 from devstack.control.client import request
@@ -88,23 +87,6 @@ def test_sockets_modes_and_proxies(project: Path) -> None:
     assert proxy.hits == 0
 
 
-NOBODY_POST = """
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-try:
-    s.connect(sys.argv[1])
-except OSError as e:
-    print('refused', e.errno)
-    sys.exit()
-s.sendall(b'POST /down HTTP/1.1\\r\\nHost: devstack\\r\\nContent-Length: 2\\r\\n'
-          b'Connection: close\\r\\n\\r\\n{}')
-answer = b''
-while chunk := s.recv(4096):  # until the server closes (Connection: close)
-    answer += chunk
-print(answer.decode(errors='replace'))
-"""
-
-
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a client as another user (nobody)")
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
 def test_another_user_cannot_stop_the_stack(project: Path) -> None:
@@ -119,10 +101,8 @@ def test_another_user_cannot_stop_the_stack(project: Path) -> None:
             link = shared / "control.sock"
             os.link(sock, link)
             sock.chmod(0o666)  # opened up by hand: the server itself must still refuse
-            out = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                                  os.path.realpath(sys.executable), "-I", "-c", NOBODY_POST, str(link)],
-                                 capture_output=True, text=True, timeout=20, cwd="/")
-            assert " 403 " in out.stdout and "another user" in out.stdout, out
+            answer = as_nobody(link, "POST", "/down")
+            assert " 403 " in answer and "another user" in answer, answer
             sock.chmod(0o600)
             snap = request(project / ".devstack", "GET", "/status")
             assert not snap["stopping"] and snap["services"][0]["state"] == "running"
