@@ -17,9 +17,8 @@ from pathlib import Path
 
 from .files import write_private
 
-__all__ = ("RunRecord", "clear_run", "ensure_state_dir", "hold_project_lock", "process_matches", "read_run",
-           "write_private",
-           "write_run")
+__all__ = ("RunRecord", "already_running", "clear_run", "ensure_state_dir", "hold_project_lock",
+           "process_matches", "read_run", "write_run")
 
 RUN_FILE = "run.json"
 

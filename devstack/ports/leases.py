@@ -36,8 +36,9 @@ from typing import NamedTuple
 
 import tomli_w
 
+from ..files import write_private
 from ..state import process_matches
-from ._files import locked, write_private
+from ._lock import locked
 
 __all__ = ("Lease", "ProjectEntry", "Registry", "open_registry", "registry_dir")
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import tomli_w
 
 from ..errors import PortError
+from ..files import write_private
 from ..state import ensure_state_dir
-from ._files import write_private
 
 __all__ = ("PORTS_FILE", "Assignments", "load_assignments", "ports_file", "read_assignments",
            "write_assignments")

@@ -1,5 +1,4 @@
-"""Small file helpers shared by the port store and the lease registry: private atomic writes and an
-exclusive lock with a deadline."""
+"""The exclusive file lock with a deadline that the port store and the lease registry share."""
 
 from __future__ import annotations
 
@@ -11,9 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import PortError
-from ..files import write_private
 
-__all__ = ("locked", "write_private")  # write_private lives in devstack.files
+__all__ = ("locked",)
 
 
 @contextlib.contextmanager
