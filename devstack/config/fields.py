@@ -123,7 +123,8 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def parse_duration(value: Any) -> float:
-    """Seconds as a number, or a string like ``"500ms"``, ``"2s"``, ``"1m30s"``."""
+    """Seconds as a number, or a string like ``"500ms"``, ``"2s"``, ``"1m30s"``; a string that is a plain
+    number (``"30"``, what a command line gives) is seconds too."""
     if isinstance(value, bool):
         raise Invalid('a duration (seconds, or a string like "500ms", "2s", "1m")', value)
     if isinstance(value, (int, float)):
@@ -132,6 +133,8 @@ def parse_duration(value: Any) -> float:
         return float(value)
     if isinstance(value, str):
         text = value.strip().replace(" ", "")
+        if re.fullmatch(r"\d+(?:\.\d+)?", text):
+            return float(text)
         pos, total = 0, 0.0
         for m in _DURATION_PART.finditer(text):
             if m.start() != pos:
