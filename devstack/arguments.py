@@ -72,8 +72,11 @@ def parser() -> argparse.ArgumentParser:
         "in the background (its output in .devstack/logs/devstack.log) and the command returns\n"
         "once every service is ready (exit 0, the port table) or one failed (exit 1, why).",
         "  devstack up\n  devstack up api           api and everything it depends on\n"
-        "  devstack up -d --timeout 5m")
-    names(up, "a service to start, with what it depends on (default: all)")
+        "  devstack up -d --timeout 5m\n  devstack up --profile debug")
+    names(up, "a service to start, with what it depends on, whatever its profiles (default: all)")
+    up.add_argument("--profile", action="append", default=[], metavar="PROFILE",
+                    help="also start the services of this profile (repeatable, or a,b; default: "
+                         "$DEVSTACK_PROFILES; * is every profile)")
     up.add_argument("-d", "--detach", action="store_true",
                     help="run in the background; return once every service is ready")
     timeout(up, "with -d: how long to wait for every service to be ready")
@@ -114,7 +117,8 @@ def parser() -> argparse.ArgumentParser:
     env.add_argument("--all", action="store_true", help="include the inherited environment")
 
     start = command("start", "start services (and what they depend on)",
-                    "Starts services of the running stack that were stopped (devstack stop) or have ended.",
+                    "Starts services of the running stack that were stopped (devstack stop), have ended, or\n"
+                    "were left out (devstack up NAME, or a profile that is not active).",
                     "  devstack start worker", json=True)
     names(start, "a service to start", required=True)
     stop = command("stop", "stop services until started again",

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import difflib
+import os
+from collections.abc import Sequence
 
 from ..config import Config, PortSpec
 from ..config.discover import shown
 from ..errors import UsageError
 from ..graph import with_dependencies
 
-__all__ = ("check_names", "port_requests", "selected", "shown")
+__all__ = ("PROFILES_VAR", "active_profiles", "check_names", "port_requests", "selected", "shown")
+
+PROFILES_VAR = "DEVSTACK_PROFILES"  # comma-separated, when no --profile is given (COMPOSE_PROFILES)
 
 
 def check_names(config: Config, names: list[str]) -> list[str]:
@@ -25,10 +29,32 @@ def check_names(config: Config, names: list[str]) -> list[str]:
     return names
 
 
-def selected(config: Config, names: list[str]) -> list[str]:
-    """The named services (all when none are named) and everything they depend on, in start order."""
+def active_profiles(config: Config, given: Sequence[str] = ()) -> set[str]:
+    """The profiles ``--profile`` names (each may hold several, comma-separated), else those of
+    ``DEVSTACK_PROFILES``; ``*`` is every profile. One no service names is a usage error."""
+    source = "--profile" if given else PROFILES_VAR
+    raw = given if given else [os.environ.get(PROFILES_VAR, "")]
+    profiles = {p.strip() for item in raw for p in item.split(",") if p.strip()}
+    known = config.profiles
+    if "*" in profiles:
+        return set(known)
+    unknown = sorted(profiles - set(known))
+    if unknown:
+        listed = f"profiles in {shown(config.path)}: {', '.join(known)}" if known else \
+            f"no service in {shown(config.path)} has profiles"
+        raise UsageError(f"unknown profile{'s' if len(unknown) > 1 else ''} "
+                         f"{', '.join(map(repr, unknown))} ({source}); {listed}")
+    return profiles
+
+
+def selected(config: Config, names: list[str], profiles: Sequence[str] = ()) -> list[str]:
+    """What ``devstack up`` starts, in start order: the named services whatever their profiles, or else
+    every service without profiles and those with an active one; and everything they depend on."""
     check_names(config, names)
-    return with_dependencies(names or list(config.services), config.services)
+    active = active_profiles(config, profiles)
+    if not names:
+        names = [n for n, s in config.services.items() if not s.profiles or active & set(s.profiles)]
+    return with_dependencies(names, config.services)
 
 
 def port_requests(config: Config) -> list[tuple[str, PortSpec]]:

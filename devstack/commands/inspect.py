@@ -19,7 +19,8 @@ def check(project: Project, args: argparse.Namespace) -> int:
     config = project.config
     names = ", ".join(config.services)
     n = len(config.services)
-    print(f"{shown(config.path)}: ok ({n} service{'s' if n != 1 else ''}: {names})")
+    profiles = f"; profiles: {', '.join(config.profiles)}" if config.profiles else ""
+    print(f"{shown(config.path)}: ok ({n} service{'s' if n != 1 else ''}: {names}{profiles})")
     return 0
 
 

@@ -29,7 +29,7 @@ def up(project: Project, args: argparse.Namespace) -> int:
     if args.detach:
         return up_detached(project, args)
     config = project.config
-    names = selected(config, args.names)
+    names = selected(config, args.names, args.profile)
     ensure_state_dir(config.state_dir)
     if hold_project_lock(config.state_dir) is None:
         raise DevstackError(already_running(read_run(config.state_dir)))
@@ -53,7 +53,7 @@ def up_detached(project: Project, args: argparse.Namespace) -> int:
     """Start ``devstack up`` in a session of its own, its output to ``.devstack/logs/devstack.log``, and
     wait until every service is ready (exit 0, the ports table) or one failed (exit 1, why)."""
     config = project.config
-    selected(config, args.names)  # unknown names fail here, not in the background
+    selected(config, args.names, args.profile)  # unknown names and profiles fail here, not in the background
     state_dir = ensure_state_dir(config.state_dir)
     record = read_run(state_dir)
     if record is not None and record.alive:
@@ -61,6 +61,8 @@ def up_detached(project: Project, args: argparse.Namespace) -> int:
     logs = state_dir / "logs"
     logs.mkdir(mode=0o700, exist_ok=True)
     argv = [sys.executable, "-m", "devstack", "-f", str(config.path), "up", "--no-color", *args.names]
+    for profile in args.profile:
+        argv += ["--profile", profile]
     if args.abort_on_exit:
         argv.append("--abort-on-exit")
     if args.no_watch:

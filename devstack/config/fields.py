@@ -18,6 +18,7 @@ __all__ = (
     "parse_named_ports",
     "parse_port",
     "parse_port_range",
+    "parse_profiles",
     "parse_reload",
     "parse_restart",
     "parse_scheme",
@@ -212,6 +213,22 @@ def parse_scheme(value: Any) -> str:
     if not _SCHEME.match(text):
         raise Invalid('a URL scheme such as "http", "https" or "postgresql"', value)
     return text
+
+
+PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def parse_profiles(value: Any) -> tuple[str, ...]:
+    """docker compose's profile names: letters, digits, ``_``, ``.`` and ``-``, starting with a letter
+    or digit; ``[]`` is no profile (always started)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise Invalid('an array of profile names such as ["debug"]', value)
+    bad = [v for v in value if not PROFILE_NAME.match(v)]
+    if bad:
+        raise Invalid("profile names of letters, digits, _, . and -, starting with a letter or digit",
+                      message=f"invalid profile name {bad[0]!r}: use letters, digits, _, . and -, "
+                      "starting with a letter or digit")
+    return tuple(dict.fromkeys(value))
 
 
 _CONDITIONS = {

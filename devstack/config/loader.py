@@ -32,6 +32,7 @@ from .fields import (
     parse_named_ports,
     parse_port,
     parse_port_range,
+    parse_profiles,
     parse_reload,
     parse_restart,
     parse_scheme,
@@ -70,6 +71,7 @@ SERVICE_KEYS: dict[str, Callable[[Any], Any]] = {
     "reload": parse_reload,
     "restart": parse_restart,
     "max_restarts": lambda v: parse_int(v, low=0, high=1_000_000),
+    "profiles": parse_profiles,
 }
 HEALTH_KEYS: dict[str, Callable[[Any], Any]] = {
     "http": parse_str,

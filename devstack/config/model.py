@@ -76,6 +76,7 @@ class Service:
     reload: ReloadMode = "restart"  # "overlap": the new instance starts while the old one serves
     restart: RestartPolicy = "on-failure"  # "no" for one-shot tasks (see loader)
     max_restarts: int | None = None  # None: unlimited
+    profiles: tuple[str, ...] = ()  # started only when one is active; () always
 
     @property
     def argv(self) -> list[str]:
@@ -107,3 +108,8 @@ class Config(Located):
     path: Path  # the devstack.toml (or Procfile) it was read from
     services: Mapping[str, Service]
     settings: Settings = field(default_factory=Settings)
+
+    @property
+    def profiles(self) -> list[str]:
+        """Every profile a service names, sorted."""
+        return sorted({p for s in self.services.values() for p in s.profiles})
