@@ -53,6 +53,14 @@ ERRORS = {
         cmd = "true"
         """,
         "devstack.toml:1: servics: unknown key", ['did you mean "services"?']),
+    "an image that is no image reference": (
+        """\
+        [services.web]
+        cmd = "true"
+        image = "Postgres 16"
+        """,
+        "devstack.toml:3: services.web.image: invalid image reference 'Postgres 16'",
+        ["[registry/]name[:tag]", '"postgres:16"']),
     "cmd of the wrong type": (
         """\
         [services.web]

@@ -14,6 +14,7 @@ __all__ = (
     "parse_cmd",
     "parse_depends_on",
     "parse_duration",
+    "parse_image",
     "parse_int",
     "parse_named_ports",
     "parse_port",
@@ -117,6 +118,25 @@ def parse_str_table(value: Any) -> dict[str, str]:
         else:
             raise Invalid(f"a string for {name}", v)
     return out
+
+
+# docker's reference grammar (distribution/reference), slightly simplified: [host[:port]/]path[:tag][@digest]
+_IMAGE_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_PATTERN = (rf"^(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?{_IMAGE_PART}(?:/{_IMAGE_PART})*"
+                 r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$")
+_IMAGE = re.compile(IMAGE_PATTERN)
+
+
+def parse_image(value: Any) -> str:
+    """A container image reference (``postgres:16``, ``ghcr.io/acme/api:1.2``), used by
+    ``devstack export compose`` and ``kubernetes``; ``devstack up`` runs ``cmd`` as ever."""
+    text = parse_str(value)
+    if not _IMAGE.match(text):
+        raise Invalid("an image reference", value,
+                      message=f"invalid image reference {text!r}: expected "
+                              "[registry/]name[:tag][@sha256:digest] in lower case, "
+                              'e.g. "postgres:16" or "ghcr.io/acme/api:1.2"')
+    return text
 
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")

@@ -28,6 +28,7 @@ from .fields import (
     parse_cmd,
     parse_depends_on,
     parse_duration,
+    parse_image,
     parse_int,
     parse_named_ports,
     parse_port,
@@ -54,6 +55,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 # key -> parser. The order is the order of the config reference.
 SERVICE_KEYS: dict[str, Callable[[Any], Any]] = {
     "cmd": parse_cmd,
+    "image": parse_image,
     "cwd": parse_str,
     "env": parse_str_table,
     "env_file": lambda v: parse_str_list(v, what="paths"),

@@ -67,6 +67,7 @@ class Service:
     stop_timeout: float = 5.0
     ports: tuple[PortSpec, ...] = (PortSpec(),)  # the main port first, when the service has one
     scheme: str = "http"
+    image: str | None = None  # the container image, for devstack export (compose, kubernetes)
     socket: bool = False  # devstack listens on the main port and hands the socket over (fd 3)
     health: HealthCheck = HealthCheck()
     depends_on: tuple[Dependency, ...] = ()
