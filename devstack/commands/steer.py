@@ -19,6 +19,7 @@ import psutil
 from ..config import Config
 from ..control.client import NotRunning, control_client, request
 from ..errors import DevstackError, UsageError
+from ..grep import Matcher, compile_grep
 from ..project import Project
 from ..state import read_run
 from .common import check_names
@@ -150,12 +151,12 @@ def _print(lines: Iterable[tuple[float, str, str]], width: int, as_json: bool) -
             print(f"{stamp} {name:<{width}} | {text}", flush=True)
 
 
-def _regex(pattern: str | None) -> re.Pattern[str] | None:
+def _regex(pattern: str | None) -> Matcher | None:
     if pattern is None:
         return None
     try:
-        return re.compile(pattern)
-    except re.error as exc:
+        return compile_grep(pattern)
+    except ValueError as exc:
         raise UsageError(f"--grep {pattern!r} is not a valid regular expression: {exc}") from None
 
 

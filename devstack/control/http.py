@@ -65,6 +65,8 @@ class Request:
             return json.loads(self.body)
         except ValueError:
             raise HTTPError(400, "expected a JSON body") from None
+        except RecursionError:  # [[[[...]]]]: nothing here takes more than a few levels
+            raise HTTPError(400, "expected a JSON body: nested too deeply") from None
 
 
 @dataclass(frozen=True)
@@ -167,9 +169,10 @@ class HTTPServer:
             return await route(request)
         except HTTPError as exc:
             return Response({"error": exc.message}, exc.status)
-        except Exception as exc:  # a bug: answer it rather than hang the client
-            log.exception("%s %s failed", request.method, request.path)
-            return Response({"error": f"internal error: {exc!r}"}, 500)
+        except Exception as exc:  # a bug: answer it rather than hang the client, and say where, in a line
+            where = _where(exc)
+            log.error("%s %s failed: %r%s", request.method, request.path, exc, where)
+            return Response({"error": f"internal error: {exc!r}{where}"}, 500)
 
     @staticmethod
     def _respond(conn: h11.Connection, writer: asyncio.StreamWriter, answer: Response) -> None:
@@ -223,3 +226,14 @@ class HTTPServer:
 
 class _TooLarge(Exception):
     pass
+
+
+def _where(exc: BaseException) -> str:
+    """`` at FILE:LINE`` of the innermost frame of ``exc``'s traceback (one line, not a traceback)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return ""
+    code = tb.tb_frame.f_code
+    return f" at {code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno} in {code.co_name}"

@@ -19,14 +19,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
-import re
 import socket
 import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..grep import compile_grep
 from ..process import describe_exit
 from ..runner import Phase
 from .http import HTTPError, HTTPServer, Request, Response, Stream
@@ -123,7 +124,8 @@ class ControlServer:
 
     async def restart_services(self, request: Request) -> Response:
         names = self._body_names(request)
-        states = await self.sup.restart_services(names, within=_number(request, "timeout", 120))
+        within = _number(request, "timeout", 120, low=0, high=MAX_WAIT)
+        states = await self.sup.restart_services(names, within=within)
         return Response({"services": states})
 
     async def down(self, request: Request) -> Response:
@@ -136,12 +138,12 @@ class ControlServer:
         ``follow`` new ones (matching ``grep``) until the client goes away."""
         names = self._names(request.args("name"), default_all=True)
         pattern = request.arg("grep")
-        try:
-            grep = re.compile(pattern) if pattern is not None else None
-        except re.error as exc:
+        try:  # RE2: linear time whatever the pattern, so no client's grep can stall the loop
+            grep = compile_grep(pattern) if pattern is not None else None
+        except ValueError as exc:
             raise HTTPError(400, f"grep: {exc}") from None
-        since = _number(request, "since", 0)
-        n = int(_number(request, "n", 0))
+        since = _number(request, "since", 0, low=0)
+        n = int(_number(request, "n", 0, low=0, integer=True))
         buffer = self.sup.printer.buffer
         follow = bool(request.arg("follow"))
 
@@ -173,7 +175,7 @@ class ControlServer:
     async def wait(self, request: Request) -> Response:
         """Answer once every named service is ready (``ok``), or one has failed, or ``timeout``."""
         names = self._names(request.args("name"), default_all=True)
-        deadline = _number(request, "timeout", 60)
+        deadline = _number(request, "timeout", 60, low=0, high=MAX_WAIT)
         runners = [self.sup.runners[n] for n in names if n in self.sup.runners]
         try:
             async with asyncio.timeout(deadline):
@@ -197,16 +199,26 @@ class ControlServer:
 
 
 SETTLE_POLL = 0.05
+MAX_WAIT = 7 * 24 * 3600.0  # a week: longer than any wait a person or a CI job means
 
 
-def _number(request: Request, key: str, default: float) -> float:
+def _number(request: Request, key: str, default: float, *, low: float, high: float = 1e15,
+            integer: bool = False) -> float:
+    """Query parameter ``key`` as a finite number in ``[low, high]`` (a whole one if ``integer``);
+    anything else (``inf``, ``nan``, ``-1``, ``1e400``, ``x``) is a 400 saying which and why."""
     raw = request.arg(key)
     if raw is None:
         return default
+    kind = "a whole number" if integer else "a number"
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
-        raise HTTPError(400, f"{key}: expected a number, found {raw!r}") from None
+        raise HTTPError(400, f"{key}: expected {kind}, found {raw[:40]!r}") from None
+    if not math.isfinite(value) or (integer and not value.is_integer()):
+        raise HTTPError(400, f"{key}: expected {kind}, found {raw[:40]!r}")
+    if not low <= value <= high:
+        raise HTTPError(400, f"{key}: expected {kind} from {low:g} to {high:g}, found {raw[:40]!r}")
+    return value
 
 
 def _completed(r: Runner) -> bool:
