@@ -90,6 +90,10 @@ def parser() -> argparse.ArgumentParser:
             "Reads devstack.toml (or the Procfile) and reports every problem at once, each with its file,\n"
             "line and key (exit 2), or prints ok and the services (exit 0).",
             "  devstack check\n  devstack check -f other/devstack.toml")
+    command("config", "print the configuration as devstack runs it",
+            "devstack.local.toml (your own, never committed) merged over devstack.toml: tables key by\n"
+            "key, any other value replaced; services with enabled = false left out. Checked first.",
+            "  devstack config\n  devstack config --json", json=True)
     init = command(
         "init", "write a devstack.toml for this directory",
         "From the Procfile in the current directory when there is one (a service per line, port = false\n"

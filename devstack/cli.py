@@ -28,6 +28,7 @@ Command = Callable[[Project, argparse.Namespace], int]
 COMMANDS: dict[str, str] = {
     "up": "run",
     "check": "inspect",
+    "config": "show",
     "ports": "inspect",
     "status": "inspect",
     "env": "inspect",

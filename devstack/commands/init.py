@@ -18,10 +18,11 @@ from honcho.environ import parse_procfile
 
 from ..config import load_config
 from ..config.discover import CONFIG_NAME, PROCFILE_NAME
+from ..config.overlay import local_path
 from ..errors import ConfigError, DevstackError, Problem
 from .common import shown
 
-__all__ = ("STARTER", "from_procfile", "init")
+__all__ = ("STARTER", "from_procfile", "ignore_local", "init")
 
 HEADER = """\
 # devstack.toml, written by `devstack init` from {source}. `devstack up` runs it; `devstack check`
@@ -99,4 +100,22 @@ def init(args: argparse.Namespace) -> int:
     names = ", ".join(config.services)
     source = f"from {PROCFILE_NAME}" if procfile.is_file() else "a starter to edit"
     print(f"wrote {shown(target)}: {source} ({names}); devstack up runs it")
+    if ignore_local(target):
+        print(f"added {local_path(target).name} (your own overrides, never committed) to .gitignore")
     return 0
+
+
+def ignore_local(config: Path) -> bool:
+    """Add the personal override file of ``config`` to the .gitignore beside it, unless it is there
+    already; True when it was added."""
+    gitignore = config.parent / ".gitignore"
+    entry = local_path(config).name
+    try:
+        text = gitignore.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    if any(line.strip() in (entry, "/" + entry) for line in text.splitlines()):
+        return False
+    with gitignore.open("a", encoding="utf-8") as f:
+        f.write(("" if not text or text.endswith("\n") else "\n") + entry + "\n")
+    return True

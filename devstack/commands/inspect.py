@@ -20,7 +20,8 @@ def check(project: Project, args: argparse.Namespace) -> int:
     names = ", ".join(config.services)
     n = len(config.services)
     profiles = f"; profiles: {', '.join(config.profiles)}" if config.profiles else ""
-    print(f"{shown(config.path)}: ok ({n} service{'s' if n != 1 else ''}: {names}{profiles})")
+    files = " + ".join(shown(p) for p in (config.path, *config.overrides))
+    print(f"{files}: ok ({n} service{'s' if n != 1 else ''}: {names}{profiles})")
     return 0
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import tomllib
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -43,8 +42,8 @@ from .fields import (
     parse_str_table,
     parse_watch,
 )
-from .locate import find_line
 from .model import Config, Dependency, HealthCheck, HealthKind, PortSpec, Service, Settings
+from .overlay import Source, local_path, merge, read_source, source_of
 
 __all__ = ("CONFIG_NAME", "SERVICE_KEYS", "SETTINGS_KEYS", "find_config", "load_config", "shown")
 
@@ -74,6 +73,7 @@ SERVICE_KEYS: dict[str, Callable[[Any], Any]] = {
     "restart": parse_restart,
     "max_restarts": lambda v: parse_int(v, low=0, high=1_000_000),
     "profiles": parse_profiles,
+    "enabled": parse_bool,  # false (in devstack.local.toml, say): the service is not part of the stack
 }
 HEALTH_KEYS: dict[str, Callable[[Any], Any]] = {
     "http": parse_str,
@@ -100,17 +100,20 @@ TOP_KEYS = ("services", "devstack")
 class _Reader:
     """Walks the parsed TOML, collecting problems instead of stopping at the first."""
 
-    def __init__(self, path: Path, text: str) -> None:
+    def __init__(self, path: Path, sources: list[Source]) -> None:
         self.path = path
-        self.text = text
+        self.sources = sources  # devstack.toml, then devstack.local.toml if there is one
         self.shown = shown(path)
+        self.disabled: set[str] = set()  # services with enabled = false
         self.problems: list[Problem] = []
         self.env_files: dict[Path, dict[str, str]] = {}  # each env file read (and judged) once
 
     def problem(self, key: tuple[str, ...], message: str) -> None:
-        # finding a line reads the whole text: only for the problems that will be shown
-        line = find_line(self.text, key) if len(self.problems) < ConfigError.SHOWN else None
-        self.problems.append(Problem(self.shown, ".".join(key), message, line))
+        # each problem is told in the file that sets its key, at its line; finding a line reads the
+        # whole text: only for the problems that will be shown
+        source = source_of(self.sources, key)
+        line = source.line(key) if len(self.problems) < ConfigError.SHOWN else None
+        self.problems.append(Problem(source.shown, ".".join(key), message, line))
 
     def table(self, value: Any, key: tuple[str, ...]) -> dict[str, Any] | None:
         if not isinstance(value, dict):
@@ -148,24 +151,24 @@ def load_config(path: Path) -> Config:
         from .procfile import load_procfile
 
         return load_procfile(path)
-    where = shown(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError([Problem(where, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) \
-            from None
-    except OSError as exc:
-        raise ConfigError([Problem(where, "", f"cannot read: {exc.strerror}")]) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = _toml_error_line(str(exc))
-        raise ConfigError([Problem(where, "", f"invalid TOML: {exc}", line)]) from None
-    return _build(path, text, data)
+    sources = read_sources(path)
+    data: dict[str, Any] = {}
+    for source in sources:
+        data = merge(data, source.data)
+    return _build(path, sources, data)
 
 
-def _build(path: Path, text: str, data: dict[str, Any]) -> Config:
-    r = _Reader(path, text)
+def read_sources(path: Path) -> list[Source]:
+    """The config file, and the personal override beside it (devstack.local.toml) when there is one."""
+    sources = [read_source(path)]
+    local = local_path(path)
+    if local.is_file():
+        sources.append(read_source(local))
+    return sources
+
+
+def _build(path: Path, sources: list[Source], data: dict[str, Any]) -> Config:
+    r = _Reader(path, sources)
     r.unknown_keys(data, TOP_KEYS, ())
     settings = Settings(**r.fields(r.table(data.get("devstack", {}), ("devstack",)) or {},
                                    SETTINGS_KEYS, ("devstack",)))
@@ -183,7 +186,10 @@ def _build(path: Path, text: str, data: dict[str, Any]) -> Config:
     elif (table := r.table(raw_services, ("services",))) is not None:
         if not table:
             r.problem(("services",), "no services: add a [services.NAME] table with cmd = \"...\"")
+        r.disabled = {n for n, raw in table.items() if isinstance(raw, dict) and raw.get("enabled") is False}
         for name, raw in table.items():
+            if name in r.disabled:
+                continue
             service = _service(r, name, raw)
             if service is not None:
                 services[name] = service
@@ -194,7 +200,8 @@ def _build(path: Path, text: str, data: dict[str, Any]) -> Config:
         services = _one_shot_defaults(services, table)
     if r.problems:
         raise ConfigError(r.problems)
-    return Config(path=path, services=services, settings=settings)
+    return Config(path=path, services=services, settings=settings,
+                  overrides=tuple(s.path for s in sources[1:]))
 
 
 def _service(r: _Reader, name: str, raw: Any) -> Service | None:
@@ -221,7 +228,9 @@ def _service(r: _Reader, name: str, raw: Any) -> Service | None:
     ports = _ports(values.pop("port", True), values.pop("ports", {}))
     health = _health(r, key, table.get("health"), ports)
     values.pop("health", None)
-    depends_on = tuple(Dependency(n, c) for n, c in values.pop("depends_on", ()))
+    values.pop("enabled", None)
+    # a service switched off is run some other way, or not needed: its dependents do not wait for it
+    depends_on = tuple(Dependency(n, c) for n, c in values.pop("depends_on", ()) if n not in r.disabled)
     watch = _watch(r, key, values.pop("watch", False), cwd)
     _activation(r, key, values, ports, health)
     if len(r.problems) > before:
@@ -246,6 +255,10 @@ def _check_stack(r: _Reader, services: dict[str, Service], declared: set[str]) -
         texts += [(f"env.{k}", v) for k, v in svc.env.items()]
         for where, text in texts:
             for ref in references(text):
+                if ref.service in r.disabled:
+                    r.problem(("services", name, *where.split(".")),
+                              f"${{{ref.raw}}}: {ref.service!r} is switched off (enabled = false)")
+                    continue
                 if ref.service in declared and ref.service not in services:
                     continue
                 problem = ref.problem(port_keys)
@@ -360,7 +373,3 @@ def _env_files(r: _Reader, key: tuple[str, ...],
         env.update(r.env_files[path])
     return paths, env
 
-
-def _toml_error_line(message: str) -> int | None:
-    m = re.search(r"line (\d+)", message)
-    return int(m.group(1)) if m else None

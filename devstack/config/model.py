@@ -109,6 +109,7 @@ class Config(Located):
     path: Path  # the devstack.toml (or Procfile) it was read from
     services: Mapping[str, Service]
     settings: Settings = field(default_factory=Settings)
+    overrides: tuple[Path, ...] = ()  # devstack.local.toml, when it was merged over path
 
     @property
     def profiles(self) -> list[str]:
