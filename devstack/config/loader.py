@@ -169,6 +169,9 @@ def read_sources(path: Path) -> list[Source]:
 
 def _build(path: Path, sources: list[Source], data: dict[str, Any]) -> Config:
     r = _Reader(path, sources)
+    _null_bytes(r, data, ())
+    if r.problems:  # a NUL byte cannot reach a process (argv, env, paths): nothing else is worth judging
+        raise ConfigError(r.problems)
     r.unknown_keys(data, TOP_KEYS, ())
     settings = Settings(**r.fields(r.table(data.get("devstack", {}), ("devstack",)) or {},
                                    SETTINGS_KEYS, ("devstack",)))
@@ -202,6 +205,24 @@ def _build(path: Path, sources: list[Source], data: dict[str, Any]) -> Config:
         raise ConfigError(r.problems)
     return Config(path=path, services=services, settings=settings,
                   overrides=tuple(s.path for s in sources[1:]))
+
+
+def _null_bytes(r: _Reader, value: Any, key: tuple[str, ...]) -> None:
+    """A NUL byte (TOML's ``\\u0000``) in any key or string: no command, argument, variable or path can
+    hold one, and the service would fail at its start instead."""
+    if isinstance(value, str):
+        if "\0" in value:
+            r.problem(key, "a NUL byte (\\u0000) cannot be part of a command, an argument, a variable "
+                           "or a path: remove it")
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            if "\0" in name:
+                r.problem((*key, name), "a NUL byte (\\u0000) in a key: remove it")
+            else:
+                _null_bytes(r, item, (*key, name))
+    elif isinstance(value, list):
+        for item in value:
+            _null_bytes(r, item, key)
 
 
 def _service(r: _Reader, name: str, raw: Any) -> Service | None:

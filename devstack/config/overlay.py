@@ -18,6 +18,7 @@ from typing import Any
 from ..errors import ConfigError, Problem
 from .discover import shown
 from .locate import find_line
+from .reading import TooLarge, read_config_text
 
 __all__ = ("Source", "local_path", "merge", "read_source", "source_of")
 
@@ -47,7 +48,9 @@ def read_source(path: Path) -> Source:
     """The file's text and its TOML; a problem naming the file (and the line) when it is neither."""
     where = shown(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_config_text(path)
+    except TooLarge as exc:
+        raise ConfigError([Problem(where, "", str(exc))]) from None
     except UnicodeDecodeError as exc:
         raise ConfigError([Problem(where, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) \
             from None

@@ -9,14 +9,15 @@ from honcho.environ import parse_procfile
 from ..errors import ConfigError, Problem
 from .envfile import read_env_file
 from .model import Config, Service
+from .reading import read_config_text
 
 __all__ = ("load_procfile",)
 
 
 def load_procfile(path: Path) -> Config:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_config_text(path)
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or over the size limit
         raise ConfigError([Problem(str(path), "", f"cannot read Procfile: {exc}")]) from None
     problems: list[Problem] = []
     seen: set[str] = set()
