@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 
 from .config import Config, Service
 from .interpolate import OWN_NAMES, Reference, render
-from .naming import env_prefix
+from .naming import env_prefix, port_variables
 from .ports.activation import LISTEN_FD, LISTEN_VARS, activation_env
 from .tree import RUN_VAR, SERVICE_VAR
 
@@ -31,15 +31,11 @@ def stack_env(config: Config, ports: Ports) -> dict[str, str]:
     and canonical ``DEVSTACK_API_PORT`` / ``DEVSTACK_API_URL`` copies that no other tool uses."""
     env: dict[str, str] = {}
     for name, svc in config.services.items():
-        own = ports.get(name, {})
-        prefix = env_prefix(name)
-        env[f"{prefix}_HOST"] = HOST
-        for key, port in own.items():
-            label = prefix if key == "port" else f"{prefix}_{key.upper()}"
+        env[f"{env_prefix(name)}_HOST"] = HOST
+        for key, port in ports.get(name, {}).items():
             scheme = svc.scheme if key == "port" else "http"
-            for p in ("", "DEVSTACK_"):
-                env[f"{p}{label}_PORT"] = str(port)
-                env[f"{p}{label}_URL"] = url(scheme, port)
+            for var, is_url in port_variables(name, key):
+                env[var] = url(scheme, port) if is_url else str(port)
     return env
 
 

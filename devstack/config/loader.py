@@ -17,7 +17,7 @@ from typing import Any
 from .. import graph
 from ..errors import ConfigError, Problem
 from ..interpolate import references
-from ..naming import env_prefix
+from ..naming import generated_names
 from .discover import CONFIG_NAME, PROCFILE_NAME, find_config, shown
 from .envfile import read_env_file
 from .fields import (
@@ -263,13 +263,14 @@ def _service(r: _Reader, name: str, raw: Any) -> Service | None:
 def _check_stack(r: _Reader, services: dict[str, Service], declared: set[str]) -> None:
     """What needs every service at once: env-variable names, ${...} references. References to a
     declared service that has problems of its own are not judged (its problems are reported already)."""
-    by_var: dict[str, str] = {}
-    for name in services:
-        var = env_prefix(name)
-        if var in by_var:
-            r.problem(("services", name), f"services {by_var[var]!r} and {name!r} both become {var}_PORT "
-                      "in the environment: rename one")
-        by_var[var] = name
+    by_var: dict[str, str] = {}  # every generated variable (canonical copies included) -> its service
+    for name, svc in services.items():
+        for var in generated_names(name, (p.key for p in svc.ports)):
+            other = by_var.setdefault(var, name)
+            if other != name:
+                r.problem(("services", name), f"services {other!r} and {name!r} both become {var} in the "
+                          "environment: rename one")
+                break
     port_keys = {n: {p.key for p in s.ports} for n, s in services.items()}
     for name, svc in services.items():
         texts = [("cmd", t) for t in ([svc.cmd] if isinstance(svc.cmd, str) else svc.cmd)]

@@ -98,3 +98,27 @@ def test_a_big_env_file_within_the_limit_is_read_in_linear_time(project: Path) -
     took = time.monotonic() - began
     assert code == 0, text
     assert took < 8, f"check of a {len(lines)}-line .env took {took:.1f} s"
+
+
+COLLISIONS = {
+    "canonical copy": ({"x": {"cmd": "true"}, "devstack-x": {"cmd": "true"}},
+                       "services 'x' and 'devstack-x' both become DEVSTACK_X_PORT"),
+    "named port": ({"a": {"cmd": "true", "ports": ["b"]}, "a-b": {"cmd": "true"}},
+                   "services 'a' and 'a-b' both become A_B_PORT"),
+    "same prefix": ({"my-api": {"cmd": "true", "port": False}, "my_api": {"cmd": "true", "port": False}},
+                    "services 'my-api' and 'my_api' both become MY_API_HOST"),
+}
+
+
+@pytest.mark.parametrize("case", COLLISIONS)
+def test_every_generated_variable_takes_part_in_the_collision_check(project: Path, case: str) -> None:
+    services, expected = COLLISIONS[case]
+    write_config(project, services)
+    code, text = check(project)
+    assert code == 2 and expected in text and "rename one" in text, text
+
+
+def test_names_that_only_look_alike_are_fine(project: Path) -> None:
+    write_config(project, {"devstack-x": {"cmd": "true"}, "y": {"cmd": "true", "ports": ["x"]}})
+    code, text = check(project)
+    assert code == 0, text
