@@ -48,7 +48,9 @@ class ConfigError(DevstackError):
     exit_code = 2
 
     def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
+        # in the order of the files, as they read: by file (first named first), then by line
+        files = {p.file: i for i, p in reversed(list(enumerate(problems)))}
+        self.problems = sorted(problems, key=lambda p: (files[p.file], p.line or 0))
         super().__init__(self._render())
 
     # a generated or mangled file can hold a million problems: the first ones say what is wrong
@@ -59,6 +61,7 @@ class ConfigError(DevstackError):
         n = len(self.problems)
         if n > self.SHOWN:
             lines.append(f"... and {n - self.SHOWN} more")
-        files = sorted({p.file for p in self.problems})
-        lines.append(f"{n} problem{'s' if n != 1 else ''} in {', '.join(files)}")
+        if n > 1:  # one problem names its file already
+            files = sorted({p.file for p in self.problems})
+            lines.append(f"{n} problems in {', '.join(files)}")
         return "\n".join(lines)

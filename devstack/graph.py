@@ -16,11 +16,11 @@ there is no cycle.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 
 from .config.model import Service
 from .errors import UsageError
+from .wording import did_you_mean, quote
 
 __all__ = (
     "dependents",
@@ -28,17 +28,16 @@ __all__ = (
     "start_order",
     "stop_before",
     "stop_waves",
-    "suggest",
+    "unknown_dependency",
     "with_dependencies",
 )
 
 Services = Mapping[str, Service]
 
 
-def suggest(name: str, known: Iterable[str]) -> str:
-    """" (did you mean 'db'?)" when a known name is close to ``name``, else ""."""
-    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+def unknown_dependency(name: str, known: Iterable[str]) -> str:
+    """The problem of depending on ``name``, which is not one of ``known``."""
+    return f"depends on {quote(name)}, which is not a service{did_you_mean(name, sorted(known))}"
 
 
 def problems(services: Services, declared: Iterable[str] = ()) -> list[tuple[str, str]]:
@@ -47,13 +46,12 @@ def problems(services: Services, declared: Iterable[str] = ()) -> list[tuple[str
     in cycles, reported on the first of them by name). ``declared``: services that exist but are not in
     ``services`` (invalid ones, whose problems are told already): depending on them is no problem, and a
     cycle through them cannot be seen until they are valid."""
-    known = set(declared)
+    known = set(declared) | set(services)
     found: list[tuple[str, str]] = []
     for name, svc in services.items():
         for dep in svc.depends_on:
-            if dep.name not in services and dep.name not in known:
-                found.append((name, f"depends on {dep.name!r}, which is not a service"
-                                    f"{suggest(dep.name, services)}"))
+            if dep.name not in known:
+                found.append((name, unknown_dependency(dep.name, known)))
     for cycle in _cycles(services):
         found.append((cycle[0], f"dependency cycle: {' -> '.join(cycle)}"))
     return found
@@ -139,7 +137,7 @@ def _check_names(names: Iterable[str], services: Services) -> list[str]:
     names = list(names)
     for name in names:
         if name not in services:
-            raise UsageError(f"no service named {name!r}{suggest(name, services)}")
+            raise UsageError(f"no service named {quote(name)}{did_you_mean(name, services)}")
     return names
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
+from .wording import did_you_mean, quote
+
 __all__ = ("OWN_NAMES", "Reference", "references", "render")
 
 _TOKEN = re.compile(r"\$\$|\$\{([^}]*)\}")
@@ -39,8 +41,9 @@ class Reference:
     def dotted(self) -> bool:
         return self.service is not None
 
-    def problem(self, services: Mapping[str, set[str]]) -> str | None:
-        """Why this reference cannot be resolved, given each service's port keys; None if it can."""
+    def problem(self, services: Mapping[str, set[str] | None]) -> str | None:
+        """Why this reference cannot be resolved, given each service's port keys (None for a service
+        whose own config is wrong: only its name is judged); None if it can."""
         if not self.dotted:
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.raw):
                 return f"${{{self.raw}}} is not a valid reference"
@@ -48,11 +51,14 @@ class Reference:
         name = self.service
         assert name is not None
         if name not in services:
-            return f"${{{self.raw}}} names no service {name!r} (services: {', '.join(services)})"
+            return (f"${{{self.raw}}} names no service {quote(name)} (services: {', '.join(services)})"
+                    f"{did_you_mean(name, services)}")
         ports = services[name]
+        if ports is None:
+            return None
         if self._parts == 2 and self.attr in ("port", "url"):
             if "port" not in ports:
-                return f"${{{self.raw}}}: service {name!r} has no port (port = false)"
+                return f"${{{self.raw}}}: service {quote(name)} has no port (port = false)"
             return None
         if self._parts == 2 and self.attr == "host":
             return None
@@ -60,7 +66,7 @@ class Reference:
             assert self.sub is not None
             if self.sub not in ports or self.sub == "port":
                 named = ", ".join(sorted(p for p in ports if p != "port")) or "none"
-                return (f"${{{self.raw}}}: service {name!r} has no port named {self.sub!r} "
+                return (f"${{{self.raw}}}: service {quote(name)} has no port named {quote(self.sub)} "
                         f"(its named ports: {named})")
             return None
         return (f"${{{self.raw}}} is not a reference devstack knows: use ${{{name}.port}}, "

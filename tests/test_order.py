@@ -194,7 +194,7 @@ def test_dependency_cycles_and_unknown_names_are_config_errors(project: Path) ->
         out = run_devstack(command, project)
         assert out.returncode == 2, out
         assert "dependency cycle: a -> b -> c -> a" in out.stderr
-        assert "depends on 'dbb', which is not a service (did you mean 'db'?)" in out.stderr
+        assert 'depends on "dbb", which is not a service; did you mean "db"?' in out.stderr
         assert "Traceback" not in out.stderr and "started" not in out.stdout
 
 

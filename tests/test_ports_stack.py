@@ -96,8 +96,8 @@ def test_unknown_references_are_config_errors(project: Path) -> None:
     out = run_devstack(["check"], project)
     assert out.returncode == 2, out
     assert "Traceback" not in out.stderr
-    assert "${apii.port} names no service 'apii'" in out.stderr
-    assert "${b.ports.metrics}: service 'b' has no port" in out.stderr
+    assert '${apii.port} names no service "apii"' in out.stderr
+    assert '${b.ports.metrics}: service "b" has no port' in out.stderr
     assert "${b.prot} is not a reference devstack knows" in out.stderr
     assert "services.b.env.X: ${PORT}: this service has no port" in out.stderr
 

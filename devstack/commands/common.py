@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Sequence
 
@@ -10,6 +9,7 @@ from ..config import Config, PortSpec
 from ..config.discover import shown
 from ..errors import UsageError
 from ..graph import with_dependencies
+from ..wording import closest, quote
 
 __all__ = ("PROFILES_VAR", "active_profiles", "check_names", "port_requests", "selected", "shown")
 
@@ -22,8 +22,8 @@ def check_names(config: Config, names: list[str]) -> list[str]:
         known = list(config.services)
         hints = []
         for name in unknown:
-            close = difflib.get_close_matches(name, known, n=1)
-            hints.append(f"{name!r}" + (f' (did you mean "{close[0]}"?)' if close else ""))
+            close = closest(name, known)
+            hints.append(quote(name) + (f" (did you mean {quote(close)}?)" if close else ""))
         raise UsageError(f"no such service: {', '.join(hints)}; services in {shown(config.path)}: "
                          f"{', '.join(known)}")
     return names

@@ -7,6 +7,8 @@ import re
 import signal
 from typing import Any
 
+from ..wording import did_you_mean, quote
+
 __all__ = (
     "Invalid",
     "describe",
@@ -32,14 +34,17 @@ __all__ = (
 
 
 class Invalid(ValueError):
-    def __init__(self, expected: str, found: Any = None, *, message: str | None = None) -> None:
+    """``hint``: what follows the found value, such as ``' (did you mean "no"?)'``."""
+
+    def __init__(self, expected: str, found: Any = None, *, message: str | None = None,
+                 hint: str = "") -> None:
         self.expected = expected
         self.found = found
-        super().__init__(message or f"expected {expected}, found {describe(found)}")
+        super().__init__(message or f"expected {expected}, found {describe(found)}{hint}")
 
 
 def describe(value: Any) -> str:
-    """How a TOML value reads in an error message: the value and its TOML type."""
+    """How a TOML value reads in an error message: the value as TOML writes it, and its TOML type."""
     kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
              list: "an array", dict: "a table"}
     kind = next((k for t, k in kinds.items() if type(value) is t), type(value).__name__)
@@ -47,7 +52,7 @@ def describe(value: Any) -> str:
         return "an empty string"
     if isinstance(value, (dict, list)):
         return kind
-    text = repr(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) \
+    text = quote(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) \
         else str(value)
     if len(text) > 60:
         text = text[:57] + "..."
@@ -109,7 +114,7 @@ def parse_str_table(value: Any) -> dict[str, str]:
     for name, v in value.items():
         if not _ENV_NAME.match(name):
             raise Invalid("variable names of letters, digits and _", name,
-                          message=f"{name!r} is not a valid environment variable name "
+                          message=f"{quote(name)} is not a valid environment variable name "
                                   "(letters, digits and _, not starting with a digit)")
         if isinstance(v, bool):
             out[name] = "true" if v else "false"
@@ -164,7 +169,21 @@ def parse_duration(value: Any) -> float:
             pos = m.end()
         if text and pos == len(text):
             return total
+        raise Invalid('a duration (seconds, or a string like "500ms", "2s", "1m")', value,
+                      hint=_duration_hint(text))
     raise Invalid('a duration (seconds, or a string like "500ms", "2s", "1m")', value)
+
+
+_UNIT_WORDS = {"ms": "ms", "msec": "ms", "millisecond": "ms", "milliseconds": "ms", "sec": "s",
+               "secs": "s", "second": "s", "seconds": "s", "min": "m", "mins": "m", "minute": "m",
+               "minutes": "m", "hr": "h", "hrs": "h", "hour": "h", "hours": "h"}
+
+
+def _duration_hint(text: str) -> str:
+    """``"5seconds"`` -> ``'; did you mean "5s"?'``."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([A-Za-z]+)", text)
+    unit = _UNIT_WORDS.get(m.group(2).lower()) if m else None
+    return f"; did you mean {quote(m.group(1) + unit)}?" if m and unit else ""
 
 
 def parse_signal(value: Any) -> signal.Signals:
@@ -180,6 +199,9 @@ def parse_signal(value: Any) -> signal.Signals:
         sig = getattr(signal.Signals, name, None)
         if isinstance(sig, signal.Signals) and sig not in (signal.SIGKILL, signal.SIGSTOP):
             return sig
+        names = [s.name for s in signal.Signals if s not in (signal.SIGKILL, signal.SIGSTOP)]
+        raise Invalid('a signal name such as "SIGTERM", "SIGINT" or "SIGQUIT"', value,
+                      hint=did_you_mean(name, names))
     raise Invalid('a signal name such as "SIGTERM", "SIGINT" or "SIGQUIT"', value)
 
 
@@ -207,7 +229,7 @@ def parse_named_ports(value: Any) -> dict[str, int | None]:
             if not isinstance(v, str):
                 raise Invalid("an array of port names", value)
             if v in items:
-                raise Invalid("unique port names", v, message=f"port name {v!r} is listed twice")
+                raise Invalid("unique port names", v, message=f"port name {quote(v)} is listed twice")
             items[v] = True
     elif isinstance(value, dict):
         items = value
@@ -216,7 +238,7 @@ def parse_named_ports(value: Any) -> dict[str, int | None]:
     out: dict[str, int | None] = {}
     for name, pin in items.items():
         if not _PORT_NAME.match(name) or name == "port":
-            raise Invalid("a port name", name, message=f"invalid port name {name!r}: use lower-case "
+            raise Invalid("a port name", name, message=f"invalid port name {quote(name)}: use lower-case "
                           "letters, digits and _, starting with a letter (and not \"port\")")
         if pin is True:
             out[name] = None
@@ -275,8 +297,9 @@ def parse_depends_on(value: Any) -> tuple[tuple[str, str], ...]:
         if isinstance(cond, dict) and set(cond) <= {"condition"} and "condition" in cond:
             cond = cond["condition"]
         if not isinstance(cond, str) or cond not in _CONDITIONS:
+            hint = did_you_mean(cond, _CONDITIONS) if isinstance(cond, str) else ""
             raise Invalid("a condition", cond, message=f"depends_on {name}: expected one of \"started\", "
-                          f"\"healthy\", \"completed_successfully\", found {describe(cond)}")
+                          f"\"healthy\", \"completed_successfully\", found {describe(cond)}{hint}")
         out.append((name, _CONDITIONS[cond]))
     return tuple(out)
 
@@ -304,11 +327,18 @@ def parse_port_range(value: Any) -> tuple[int, int]:
     return (low, high)
 
 
+# other tools' spellings of a restart policy (docker compose, systemd, supervisord) -> devstack's
+_RESTART_ALIASES = {"never": "no", "false": "no", "none": "no", "off": "no", "unless-stopped": "always",
+                    "on-abnormal": "on-failure", "on_failure": "on-failure", "true": "always"}
+
+
 def parse_restart(value: Any) -> str:
     if value is False:
         return "no"
-    if value not in ("no", "on-failure", "always"):
-        raise Invalid('one of "no", "on-failure", "always"', value)
+    policies = ("no", "on-failure", "always")
+    if value not in policies:
+        hint = did_you_mean(value, policies, _RESTART_ALIASES) if isinstance(value, str) else ""
+        raise Invalid('one of "no", "on-failure", "always"', value, hint=hint)
     return str(value)
 
 
@@ -316,5 +346,7 @@ def parse_reload(value: Any) -> str:
     """How a restart on request (a change, ``devstack restart``) goes: ``"restart"`` stops, then starts;
     ``"overlap"`` starts the new instance on the shared socket first."""
     if value not in ("restart", "overlap"):
-        raise Invalid('"restart" (stop, then start) or "overlap" (start the new instance first)', value)
+        hint = did_you_mean(value, ("restart", "overlap")) if isinstance(value, str) else ""
+        raise Invalid('"restart" (stop, then start) or "overlap" (start the new instance first)', value,
+                      hint=hint)
     return str(value)

@@ -6,7 +6,6 @@ was found; ``ConfigError`` carries them all. Nothing here prints.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from .. import graph
 from ..errors import ConfigError, Problem
 from ..interpolate import references
 from ..naming import generated_names
+from ..wording import did_you_mean, quote
 from .discover import CONFIG_NAME, PROCFILE_NAME, find_config, shown
 from .envfile import read_env_file
 from .fields import (
@@ -127,9 +127,7 @@ class _Reader:
                 if len(self.problems) >= ConfigError.SHOWN:  # not shown: no hint to look for
                     self.problem((*key, name), "unknown key")
                     continue
-                hint = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-                suggestion = f'; did you mean "{hint[0]}"?' if hint else \
-                    f" (known keys: {', '.join(known)})"
+                suggestion = did_you_mean(name, known) or f" (known keys: {', '.join(known)})"
                 self.problem((*key, name), f"unknown key{suggestion}")
 
     def fields(self, table: dict[str, Any], spec: dict[str, Callable[[Any], Any]],
@@ -196,10 +194,15 @@ def _build(path: Path, sources: list[Source], data: dict[str, Any]) -> Config:
             service = _service(r, name, raw)
             if service is not None:
                 services[name] = service
-        _check_stack(r, services, set(table))
+        _check_stack(r, services, table)
         # with the invalid services left out: their own problems and the graph's come in one pass
         for name, message in graph.problems(services, declared=table.keys()):
             r.problem(("services", name, "depends_on"), message)
+        for name, raw in table.items():  # and the invalid ones' dependencies on nothing
+            if name not in services and name not in r.disabled:
+                for dep in _dependency_names(raw):
+                    if dep not in table:
+                        r.problem(("services", name, "depends_on"), graph.unknown_dependency(dep, table))
         services = _one_shot_defaults(services, table)
     if r.problems:
         raise ConfigError(r.problems)
@@ -229,10 +232,10 @@ def _service(r: _Reader, name: str, raw: Any) -> Service | None:
     key = ("services", name)
     before = len(r.problems)
     if not _NAME.match(name):
-        r.problem(key, f"invalid service name {name!r}: use letters, digits, - and _, starting with a "
+        r.problem(key, f"invalid service name {quote(name)}: use letters, digits, - and _, starting with a "
                        "letter or digit (at most 63 characters)")
     elif name in RESERVED_NAMES:
-        r.problem(key, f"the service name {name!r} is reserved for devstack's own messages")
+        r.problem(key, f"the service name {quote(name)} is reserved for devstack's own messages")
     table = r.table(raw, key)
     if table is None:
         return None
@@ -260,36 +263,61 @@ def _service(r: _Reader, name: str, raw: Any) -> Service | None:
                    depends_on=depends_on, watch=watch, **values)
 
 
-def _check_stack(r: _Reader, services: dict[str, Service], declared: set[str]) -> None:
-    """What needs every service at once: env-variable names, ${...} references. References to a
-    declared service that has problems of its own are not judged (its problems are reported already)."""
+def _check_stack(r: _Reader, services: dict[str, Service], declared: dict[str, Any]) -> None:
+    """What needs every service at once: env-variable names, ${...} references. The references of a
+    service with problems of its own are judged too (from its raw table); only the names in references
+    to such a service are (its ports are not known)."""
     by_var: dict[str, str] = {}  # every generated variable (canonical copies included) -> its service
     for name, svc in services.items():
         for var in generated_names(name, (p.key for p in svc.ports)):
             other = by_var.setdefault(var, name)
             if other != name:
-                r.problem(("services", name), f"services {other!r} and {name!r} both become {var} in the "
-                          "environment: rename one")
+                r.problem(("services", name), f"services {quote(other)} and {quote(name)} both become {var} "
+                          "in the environment: rename one")
                 break
-    port_keys = {n: {p.key for p in s.ports} for n, s in services.items()}
-    for name, svc in services.items():
-        texts = [("cmd", t) for t in ([svc.cmd] if isinstance(svc.cmd, str) else svc.cmd)]
-        texts += [(f"env.{k}", v) for k, v in svc.env.items()]
-        for where, text in texts:
+    port_keys: dict[str, set[str] | None] = dict.fromkeys(declared)
+    port_keys.update({n: {p.key for p in s.ports} for n, s in services.items()})
+    for name, raw in declared.items():
+        if name in r.disabled:
+            continue
+        svc = services.get(name)
+        for where, text in _texts(raw):
             for ref in references(text):
                 if ref.service in r.disabled:
-                    r.problem(("services", name, *where.split(".")),
-                              f"${{{ref.raw}}}: {ref.service!r} is switched off (enabled = false)")
-                    continue
-                if ref.service in declared and ref.service not in services:
+                    r.problem(("services", name, *where),
+                              f"${{{ref.raw}}}: {quote(ref.service)} is switched off (enabled = false)")
                     continue
                 problem = ref.problem(port_keys)
-                if problem is None and not ref.dotted and ref.raw == "PORT" and "port" not in port_keys[name]:
-                    problem = "${PORT}: this service has no port (port = false)"
-                if problem is None and not ref.dotted and ref.raw == "FD" and not svc.socket:
-                    problem = "${FD} is the socket devstack listens on for the service: set socket = true"
+                if svc is not None and problem is None and not ref.dotted:
+                    if ref.raw == "PORT" and not any(p.key == "port" for p in svc.ports):
+                        problem = "${PORT}: this service has no port (port = false)"
+                    elif ref.raw == "FD" and not svc.socket:
+                        problem = "${FD} is the socket devstack listens on for the service: set socket = true"
                 if problem is not None:
-                    r.problem(("services", name, *where.split(".")), problem)
+                    r.problem(("services", name, *where), problem)
+
+
+def _texts(raw: Any) -> list[tuple[tuple[str, ...], str]]:
+    """The strings of a raw service table that may hold ``${...}``, with their key paths."""
+    if not isinstance(raw, dict):
+        return []
+    cmd = raw.get("cmd")
+    cmds = [cmd] if isinstance(cmd, str) else cmd if isinstance(cmd, list) else []
+    texts: list[tuple[tuple[str, ...], str]] = [(("cmd",), t) for t in cmds if isinstance(t, str)]
+    env = raw.get("env")
+    if isinstance(env, dict):
+        texts += [(("env", k), v) for k, v in env.items() if isinstance(v, str)]
+    return texts
+
+
+def _dependency_names(raw: Any) -> list[str]:
+    """The service names a raw table's ``depends_on`` mentions, however wrong the rest of it is."""
+    deps = raw.get("depends_on") if isinstance(raw, dict) else None
+    if isinstance(deps, str):
+        return [deps]
+    if isinstance(deps, list):
+        return [d for d in deps if isinstance(d, str)]
+    return list(deps) if isinstance(deps, dict) else []
 
 
 def _one_shot_defaults(services: dict[str, Service], table: dict[str, Any]) -> dict[str, Service]:
@@ -335,7 +363,7 @@ def _health(r: _Reader, key: tuple[str, ...], raw: Any, ports: tuple[PortSpec, .
     named = sorted(p.name for p in ports if p.name)
     if kind in ("http", "tcp"):
         if port and port not in named:
-            r.problem((*key, "port"), f"the service has no port named {port!r}"
+            r.problem((*key, "port"), f"the service has no port named {quote(port)}"
                       + (f" (named ports: {', '.join(named)})" if named else ""))
         elif not port and not has_port:
             r.problem(key, f"a {kind} check needs a port, and the service has port = false "
