@@ -59,7 +59,7 @@ ERRORS = {
         cmd = "true"
         image = "Postgres 16"
         """,
-        "devstack.toml:3: services.web.image: invalid image reference 'Postgres 16'",
+        "devstack.toml:3: services.web.image: invalid image reference \"Postgres 16\"",
         ["[registry/]name[:tag]", '"postgres:16"']),
     "cmd of the wrong type": (
         """\

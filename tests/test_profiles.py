@@ -86,5 +86,5 @@ def test_check_lists_the_profiles_and_refuses_bad_ones(project: Path) -> None:
     out = run_devstack(["check"], project)
     assert out.returncode == 2
     assert 'services.a.profiles: expected an array of profile names such as ["debug"], found ' \
-        "'debug' (a string)" in out.stderr
-    assert "services.b.profiles: invalid profile name '-x'" in out.stderr
+        '"debug" (a string)' in out.stderr
+    assert 'services.b.profiles: invalid profile name "-x"' in out.stderr

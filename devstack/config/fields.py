@@ -138,7 +138,7 @@ def parse_image(value: Any) -> str:
     text = parse_str(value)
     if not _IMAGE.match(text):
         raise Invalid("an image reference", value,
-                      message=f"invalid image reference {text!r}: expected "
+                      message=f"invalid image reference {quote(text)}: expected "
                               "[registry/]name[:tag][@sha256:digest] in lower case, "
                               'e.g. "postgres:16" or "ghcr.io/acme/api:1.2"')
     return text
@@ -268,7 +268,7 @@ def parse_profiles(value: Any) -> tuple[str, ...]:
     bad = [v for v in value if not PROFILE_NAME.match(v)]
     if bad:
         raise Invalid("profile names of letters, digits, _, . and -, starting with a letter or digit",
-                      message=f"invalid profile name {bad[0]!r}: use letters, digits, _, . and -, "
+                      message=f"invalid profile name {quote(bad[0])}: use letters, digits, _, . and -, "
                       "starting with a letter or digit")
     return tuple(dict.fromkeys(value))
 
