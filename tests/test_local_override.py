@@ -97,7 +97,7 @@ def test_a_reference_to_a_service_switched_off_is_a_problem(project: Path) -> No
                         'env = { DB = "${db.url}" }\n', local="[services.db]\nenabled = false\n")
     out = run_devstack(["check"], project)
     assert out.returncode == 2, out.stdout
-    assert "devstack.toml:6: services.api.env.DB: ${db.url}: 'db' is switched off (enabled = false)" \
+    assert 'devstack.toml:6: services.api.env.DB: ${db.url}: "db" is switched off (enabled = false)' \
         in out.stderr
 
 
