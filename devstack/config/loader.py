@@ -268,8 +268,8 @@ def _check_stack(r: _Reader, services: dict[str, Service], declared: dict[str, A
     service with problems of its own are judged too (from its raw table); only the names in references
     to such a service are (its ports are not known)."""
     by_var: dict[str, str] = {}  # every generated variable (canonical copies included) -> its service
-    for name, svc in services.items():
-        for var in generated_names(name, (p.key for p in svc.ports)):
+    for name, service in services.items():
+        for var in generated_names(name, (p.key for p in service.ports)):
             other = by_var.setdefault(var, name)
             if other != name:
                 r.problem(("services", name), f"services {quote(other)} and {quote(name)} both become {var} "

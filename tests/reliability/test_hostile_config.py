@@ -102,11 +102,11 @@ def test_a_big_env_file_within_the_limit_is_read_in_linear_time(project: Path) -
 
 COLLISIONS = {
     "canonical copy": ({"x": {"cmd": "true"}, "devstack-x": {"cmd": "true"}},
-                       "services 'x' and 'devstack-x' both become DEVSTACK_X_PORT"),
+                       'services "x" and "devstack-x" both become DEVSTACK_X_PORT'),
     "named port": ({"a": {"cmd": "true", "ports": ["b"]}, "a-b": {"cmd": "true"}},
-                   "services 'a' and 'a-b' both become A_B_PORT"),
+                   'services "a" and "a-b" both become A_B_PORT'),
     "same prefix": ({"my-api": {"cmd": "true", "port": False}, "my_api": {"cmd": "true", "port": False}},
-                    "services 'my-api' and 'my_api' both become MY_API_HOST"),
+                    'services "my-api" and "my_api" both become MY_API_HOST'),
 }
 
 
