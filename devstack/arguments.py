@@ -85,6 +85,7 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--no-color", "--no-colour", dest="no_colour", action="store_true",
                     help="no colours (also: NO_COLOR=1)")
     up.add_argument("--no-timestamps", action="store_true", help="no HH:MM:SS before each line")
+    up.add_argument("--lock-fd", type=int, help=argparse.SUPPRESS)  # up -d hands its project lock on
 
     command("check", "validate the config without starting anything",
             "Reads devstack.toml (or the Procfile) and reports every problem at once, each with its file,\n"

@@ -13,10 +13,14 @@ never overwrite the prefix.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import stat
 import time
 from pathlib import Path
 
+from .files import StateError, describe, private_dir
 from .logbuffer import LogBuffer
 
 __all__ = ("MAX_LINE", "LineSink", "Printer", "use_colour")
@@ -76,9 +80,12 @@ class Printer:
         self._status = b""
         self.live = colour and os.isatty(fd)  # a live status line only where it can be redrawn
         self._log_sizes: dict[str, int] = {}
+        self._dropped: set[str] = set()  # services whose log file could not be written: not tried again
+        self._lost = 0  # bytes the merged stream could not take (a full disk under up -d), said once
+        self._lost_why = ""
         self._colours = {name: _COLOURS[i % len(_COLOURS)] for i, name in enumerate(names)}
         if log_dir is not None:
-            log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private_dir(log_dir)
 
     def _prefix(self, name: str, colour: str | None) -> str:
         label = f"{name:<{self.width}} |"
@@ -94,6 +101,11 @@ class Printer:
         the stack: the log files still get everything."""
         if self._broken:
             return
+        if self._lost:  # what could not be written is said once the stream takes writes again
+            lost, self._lost = self._lost, 0
+            self.clock.tick()
+            note = f"{lost} bytes of output were lost ({self._lost_why}); the log files may still have them"
+            data = (self._prefix(SELF_NAME, "1;31") + note + "\n").encode() + data
         if self._status:  # the live status line stays below the output: clear it, write, draw it again
             data = b"\r\x1b[K" + data + self._status
         self._write(data)
@@ -125,6 +137,9 @@ class Printer:
         except BlockingIOError:  # a non-blocking terminal: fall back to waiting for it
             os.set_blocking(self.fd, True)
             self._write(bytes(view))
+        except OSError as exc:  # a full disk (up -d writes to a file): drop it, never stop the stack for it
+            self._lost += len(view)
+            self._lost_why = exc.strerror or str(exc)
 
     def sink(self, name: str) -> LineSink:
         return LineSink(self, name)
@@ -143,36 +158,90 @@ class Printer:
             self.log(service, (stamp + message.replace("\n", "\n" + stamp) + "\n").encode())
 
     def log(self, name: str, data: bytes) -> None:
-        if self.log_dir is None:
+        """Append to the service's log file. A log that cannot be written (a full disk) is said once and
+        dropped: the stream and the stack go on without it."""
+        if self.log_dir is None or name in self._dropped:
             return
         path = self.log_dir / f"{name}.log"
-        fd = self._log_fds.get(name)
-        if fd is None:
-            fd = self._open_log(name, path)
-        os.write(fd, data)
-        self._log_sizes[name] += len(data)
-        if self._log_sizes[name] > LOG_ROTATE_BYTES:
-            os.close(fd)
-            os.replace(path, path.with_suffix(".log.1"))
-            self._open_log(name, path)
+        try:
+            fd = self._log_fds.get(name)
+            if fd is None:
+                fd = self._open_log(name, path)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            self._log_sizes[name] += len(data)
+            if self._log_sizes[name] > LOG_ROTATE_BYTES:
+                del self._log_fds[name]
+                os.close(fd)
+                os.replace(path, path.with_suffix(".log.1"))
+                self._open_log(name, path)
+        except (OSError, StateError) as exc:
+            self._drop_log(name, path, exc)
+
+    def _drop_log(self, name: str, path: Path, exc: Exception) -> None:
+        self._dropped.add(name)
+        fd = self._log_fds.pop(name, None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        self.event(f"cannot write {path} ({why}): {name}'s output goes on here and in devstack logs, "
+                   f"but no longer into that file", name, error=True)
 
     def _open_log(self, name: str, path: Path) -> int:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        """Open (or create, 0600) the log: never through a symbolic link, and only a regular file. Whatever
+        else has its name (a link a repository committed, a named pipe) is removed, with a line saying so."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            fd = os.open(path, flags, 0o600)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            fd = -1
+        if fd >= 0 and not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            fd = -1
+        replaced = None
+        if fd < 0:
+            replaced = self._replace_log(path)
+            fd = os.open(path, flags | os.O_EXCL, 0o600)
+        os.set_blocking(fd, True)
         self._log_fds[name] = fd
         self._log_sizes[name] = os.fstat(fd).st_size
+        if replaced is not None:
+            self.event(replaced, name, error=True)
         return fd
 
+    @staticmethod
+    def _replace_log(path: Path) -> str:
+        """Remove what is at a log's path and is not a regular file (a directory is left alone)."""
+        st = os.lstat(path)
+        what = describe(st.st_mode)
+        if stat.S_ISDIR(st.st_mode):
+            raise StateError(f"{path} is a directory, not a log file: remove it")
+        if stat.S_ISLNK(st.st_mode):
+            what += f" (to {os.readlink(path)})"
+        path.unlink()  # never follows: a link goes, what it points to stays as it was
+        return f"{path} was {what}, not a log file: devstack never writes through one; a new log replaces it"
+
     def start_log(self, name: str) -> None:
-        """A new run starts a new log file; the previous one is kept as NAME.log.1."""
+        """A new run starts a new log file; the previous one is kept as NAME.log.1 (a log that is not a
+        regular file is not kept: it is replaced when the log is opened)."""
+        self._dropped.discard(name)
         if self.log_dir is None:
             return
         path = self.log_dir / f"{name}.log"
-        if path.exists():
-            os.replace(path, path.with_suffix(".log.1"))
+        try:
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                os.replace(path, path.with_suffix(".log.1"))
+        except OSError:
+            pass  # none yet; or it cannot be moved, and opening it says why
 
     def close(self) -> None:
         for fd in self._log_fds.values():
-            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.close(fd)
         self._log_fds.clear()
 
 

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .files import write_private
+from .files import StateError, open_private, private_dir, read_private, write_private
 
 __all__ = ("RunRecord", "already_running", "clear_run", "ensure_state_dir", "hold_project_lock",
            "process_matches", "read_run", "write_run")
@@ -24,11 +24,11 @@ RUN_FILE = "run.json"
 
 
 def ensure_state_dir(path: Path) -> Path:
-    """Create ``.devstack/`` readable by the user alone, with a .gitignore so it is never committed."""
-    path.mkdir(mode=0o700, exist_ok=True)
-    os.chmod(path, 0o700)
+    """Create ``.devstack/`` readable by the user alone, with a .gitignore so it is never committed. One
+    that is there already must be a real directory of the user's own (``files.private_dir``)."""
+    private_dir(path)
     ignore = path / ".gitignore"
-    if not ignore.exists():
+    if not os.path.lexists(ignore):
         write_private(ignore, "*\n")
     return path
 
@@ -77,12 +77,23 @@ def already_running(record: RunRecord | None) -> str:
             "or with devstack down, before starting another")
 
 
-def hold_project_lock(state_dir: Path) -> int | None:
+def hold_project_lock(state_dir: Path, inherited: int | None = None) -> int | None:
     """Take the project's lock for the life of this process: an exclusive flock on ``.devstack/up.lock``
     that the kernel drops when the process ends, however it ends. None if another process holds it
     (two ``devstack up`` started at the same instant: only one gets past here). The descriptor is not
-    inherited by children, and is released when this process exits."""
-    fd = os.open(state_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    inherited by children, and is released when this process exits. ``inherited``: the descriptor of
+    the lock as ``devstack up -d`` took it for this (background) process, used if it is that file."""
+    path = state_dir / LOCK_FILE
+    if inherited is not None:
+        try:
+            held, there = os.fstat(inherited), os.lstat(path)
+        except OSError:
+            return None
+        if (held.st_dev, held.st_ino) != (there.st_dev, there.st_ino):
+            return None
+        os.set_inheritable(inherited, False)
+        return inherited
+    fd = open_private(path, os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -93,9 +104,9 @@ def hold_project_lock(state_dir: Path) -> int | None:
 
 def read_run(state_dir: Path) -> RunRecord | None:
     try:
-        data = json.loads((state_dir / RUN_FILE).read_text())
-        return RunRecord(**data)
-    except (OSError, ValueError, TypeError):
+        text = read_private(state_dir / RUN_FILE, limit=1024 * 1024)
+        return RunRecord(**json.loads(text)) if text is not None else None
+    except (StateError, ValueError, TypeError):
         return None
 
 

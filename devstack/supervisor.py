@@ -22,10 +22,11 @@ import psutil
 from . import state
 from .aio import first
 from .config import Config
-from .control.paths import socket_path
+from .control.paths import socket_place
 from .control.server import ControlServer
 from .environment import Ports
 from .errors import DevstackError
+from .files import StateError
 from .graph import dependents, stop_before, with_dependencies
 from .guardian import CLEAN, start_guardian
 from .health import HealthMonitor, HealthState, Prober
@@ -80,29 +81,33 @@ class Supervisor:
         self._reap_handle: asyncio.TimerHandle | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._idle = asyncio.Event()
+        self._record_failed = False
 
     # -- life cycle ---------------------------------------------------------------------------
 
     async def run(self) -> int:
         state_dir = state.ensure_state_dir(self.config.state_dir)
+        # the control socket first: a stack that could not be steered or stopped from another terminal
+        # must not start at all (StateError: the path and why, nothing started)
+        place = socket_place(state_dir)
+        if place.note:
+            self.printer.event(place.note, error=True)
+        control = ControlServer(self, place)
+        await control.start()
+        self.record.control = str(control.path)
         set_child_subreaper()
         loop = asyncio.get_running_loop()
         self._install_signals(loop)
-        self._guardian = start_guardian(self.record.token, state_dir)
-        self.prober = Prober()
-        state.write_run(state_dir, self.record)
         watch_task: asyncio.Task[None] | None = None
-        control: ControlServer | None = None
         clean = False
         try:
+            self._guardian = start_guardian(self.record.token, state_dir)
+            self.prober = Prober()
+            state.write_run(state_dir, self.record)
             watch_task = await self._start_watching()
             for name, runner in self.runners.items():
                 self.printer.start_log(name)
                 self._launch(runner)
-            control = ControlServer(self, socket_path(state_dir))
-            await control.start()
-            self.record.control = str(control.path)
-            state.write_run(state_dir, self.record)
             progress = asyncio.create_task(self._progress(), name="progress")
             if not self.runners:
                 self._idle.set()
@@ -122,9 +127,9 @@ class Supervisor:
                 watch_task.cancel()
                 await asyncio.gather(watch_task, return_exceptions=True)
             self._remove_signals(loop)
-            if control is not None:
-                await control.close()
-            await self.prober.aclose()
+            await control.close()
+            if self.prober is not None:
+                await self.prober.aclose()
             state.clear_run(state_dir)
             self._close_guardian(clean)
             self.printer.close()
@@ -308,7 +313,19 @@ class Supervisor:
         except psutil.Error:
             return
         self.record.groups[name] = [pid, started]
-        state.write_run(self.config.state_dir, self.record)
+        self.save_record()
+
+    def save_record(self) -> None:
+        """Write run.json. Supervision never depends on it: a failure (a full disk) is said once, and
+        the next write that succeeds brings the record up to date."""
+        try:
+            state.write_run(self.config.state_dir, self.record)
+        except StateError as exc:
+            if not self._record_failed:
+                self._record_failed = True
+                self.printer.event(f"{exc} (the run's record); the stack goes on without it", error=True)
+            return
+        self._record_failed = False
 
     async def _stop_all(self) -> None:
         """Dependents stop before what they depend on; unrelated services stop in parallel."""

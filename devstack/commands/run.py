@@ -12,6 +12,7 @@ import time
 from ..control.client import NotRunning, request
 from ..environment import write_env_file
 from ..errors import DevstackError
+from ..files import open_private, private_dir
 from ..output import Printer, use_colour
 from ..ports import allocate, release_project
 from ..project import Project
@@ -31,7 +32,7 @@ def up(project: Project, args: argparse.Namespace) -> int:
     config = project.config
     names = selected(config, args.names, args.profile)
     ensure_state_dir(config.state_dir)
-    if hold_project_lock(config.state_dir) is None:
+    if hold_project_lock(config.state_dir, inherited=args.lock_fd) is None:
         raise DevstackError(already_running(read_run(config.state_dir)))
     printer = Printer(names, colour=use_colour(1, args.no_colour), timestamps=not args.no_timestamps,
                       log_dir=config.state_dir / "logs")
@@ -51,16 +52,20 @@ def up(project: Project, args: argparse.Namespace) -> int:
 
 def up_detached(project: Project, args: argparse.Namespace) -> int:
     """Start ``devstack up`` in a session of its own, its output to ``.devstack/logs/devstack.log``, and
-    wait until every service is ready (exit 0, the ports table) or one failed (exit 1, why)."""
+    wait until every service is ready (exit 0, the ports table) or one failed (exit 1, why).
+
+    The project's lock is taken here, before any file is touched, and handed to the background devstack
+    (``--lock-fd``): of two ``up -d`` started at once, the one that loses leaves the winner's files alone
+    (its ``devstack.log`` above all)."""
     config = project.config
     selected(config, args.names, args.profile)  # unknown names and profiles fail here, not in the background
     state_dir = ensure_state_dir(config.state_dir)
-    record = read_run(state_dir)
-    if record is not None and record.alive:
-        raise DevstackError(already_running(record))
-    logs = state_dir / "logs"
-    logs.mkdir(mode=0o700, exist_ok=True)
-    argv = [sys.executable, "-m", "devstack", "-f", str(config.path), "up", "--no-color", *args.names]
+    lock = hold_project_lock(state_dir)
+    if lock is None:
+        raise DevstackError(already_running(read_run(state_dir)))
+    logs = private_dir(state_dir / "logs")
+    argv = [sys.executable, "-m", "devstack", "-f", str(config.path), "up", "--no-color",
+            "--lock-fd", str(lock), *args.names]
     for profile in args.profile:
         argv += ["--profile", profile]
     if args.abort_on_exit:
@@ -68,14 +73,16 @@ def up_detached(project: Project, args: argparse.Namespace) -> int:
     if args.no_watch:
         argv.append("--no-watch")
     log_path = logs / DETACHED_LOG
-    out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    out = open_private(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     null = os.open(os.devnull, os.O_RDONLY)
+    os.set_inheritable(lock, True)
     try:
         pid = os.posix_spawn(sys.executable, argv, os.environ, setsid=True, file_actions=[
             (os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, out, 1), (os.POSIX_SPAWN_DUP2, out, 2)])
     finally:
         os.close(out)
         os.close(null)
+        os.close(lock)  # the background devstack holds it now
     deadline = time.monotonic() + CONTROL_DEADLINE
     while True:
         record = read_run(state_dir)

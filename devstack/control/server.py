@@ -22,15 +22,17 @@ import logging
 import math
 import os
 import socket
+import stat
 import struct
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..files import StateError, describe, state_error
 from ..grep import compile_grep
 from ..process import describe_exit
 from ..runner import Phase
 from .http import HTTPError, HTTPServer, Request, Response, Stream
+from .paths import SocketPlace
 
 if TYPE_CHECKING:
     from ..runner import Runner
@@ -54,9 +56,10 @@ def _refusal(sock: socket.socket | None) -> str | None:
 
 
 class ControlServer:
-    def __init__(self, sup: Supervisor, path: Path) -> None:
+    def __init__(self, sup: Supervisor, place: SocketPlace) -> None:
         self.sup = sup
-        self.path = path
+        self.path = place.path
+        self.place = place
         self.http = HTTPServer({
             ("GET", "/status"): self.status,
             ("POST", "/start"): self.start_services,
@@ -68,24 +71,45 @@ class ControlServer:
         }, authorise=_refusal)
 
     async def start(self) -> None:
-        try:
-            self.path.unlink()  # a stale socket of a dead run (a live one was refused earlier)
-        except FileNotFoundError:
-            pass
+        """Listen, or raise ``StateError`` naming the path and why not (before any service starts)."""
+        self._clear_stale()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)
         try:
             sock.bind(str(self.path))
+        except OSError as exc:
+            sock.close()
+            raise state_error(self.path, exc, "listen on") from None
         finally:
             os.umask(old)
-        os.chmod(self.path, 0o600)
         await self.http.start(sock)
+
+    def _clear_stale(self) -> None:
+        """Remove a stale socket of a dead run (a live one was refused earlier, by the project lock);
+        anything else at the path is not devstack's to remove."""
+        try:
+            st = os.lstat(self.path)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise state_error(self.path, exc, "use") from None
+        if not stat.S_ISSOCK(st.st_mode):
+            rm = "rm -r" if stat.S_ISDIR(st.st_mode) else "rm"
+            raise StateError(f"{self.path} is {describe(st.st_mode)}, not devstack's control socket: "
+                             f"remove it ({rm} {self.path}) and run again")
+        try:
+            self.path.unlink()
+        except OSError as exc:
+            raise state_error(self.path, exc, "replace") from None
 
     async def close(self) -> None:
         await self.http.close()
         try:
-            self.path.unlink()
-        except FileNotFoundError:
+            if stat.S_ISSOCK(os.lstat(self.path).st_mode):
+                self.path.unlink()
+            if self.place.made is not None:
+                self.place.made.rmdir()
+        except OSError:
             pass
 
     # -- helpers --------------------------------------------------------------------------------

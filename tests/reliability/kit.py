@@ -7,6 +7,7 @@ default mode keeps each combination to one run, so that the suite fits in the no
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -18,8 +19,8 @@ from conftest import TEST_ID_VAR, devstack_processes, wait_for
 
 from devstack.state import read_run
 
-__all__ = ("SOAK", "RssPeak", "alive_of", "control_socket", "reps", "rss_peak", "survivors",
-           "wait_no_survivors")
+__all__ = ("SOAK", "RssPeak", "alive_of", "assert_clean_output", "control_socket", "reps", "rss_peak",
+           "survivors", "tree_state", "wait_no_survivors")
 
 SOAK = os.environ.get("DEVSTACK_SOAK", "") not in ("", "0")
 
@@ -91,3 +92,40 @@ def rss_peak(pid: int, every: float = 0.01) -> Iterator[RssPeak]:
     finally:
         done.set()
         thread.join()
+
+
+def tree_state(*roots: Path, skip: tuple[str, ...] = (".devstack", ".xdg-state")
+               ) -> dict[str, tuple[int, int, int, bytes]]:
+    """Every entry under ``roots`` (not followed through links; the project's state directory and the
+    per-user one the ``project`` fixture puts beside it, ``skip``, left out): its
+    type and mode, owner, size and, for a regular file or a link, its content or target. Compared
+    before and after a run, it shows anything created, changed or chmod-ed."""
+    found: dict[str, tuple[int, int, int, bytes]] = {}
+
+    def add(path: Path) -> None:
+        st = path.lstat()
+        if path.is_symlink():
+            body = os.fsencode(os.readlink(path))
+        elif path.is_file():
+            body = path.read_bytes()
+        else:
+            body = b""
+        found[str(path)] = (st.st_mode, st.st_uid, st.st_size, body)
+
+    for root in roots:
+        if not os.path.lexists(root):
+            continue
+        add(root)
+        if root.is_symlink() or not root.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if d not in skip]
+            for entry in (*dirnames, *filenames):
+                add(Path(dirpath) / entry)
+    return found
+
+
+def assert_clean_output(*texts: str) -> None:
+    """No traceback (nor a bare exception line) anywhere in what devstack printed."""
+    for text in texts:
+        assert "Traceback" not in text and not re.search(r"\b[A-Z]\w*(Error|Exception)\b: ", text), text
