@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .arguments import parser as _parser
 from .config import find_config
+from .entry import interrupted
 from .errors import DevstackError, UsageError
 from .project import Project
 
@@ -69,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(str(exc) if plain else f"devstack: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        return 130
+        return interrupted()
     except BrokenPipeError:
         # the reader went away (devstack logs -f | head): stop quietly, as a killed-by-SIGPIPE tool would,
         # and keep the interpreter from complaining when it flushes stdout at exit

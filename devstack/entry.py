@@ -1,0 +1,29 @@
+"""The ``devstack`` command's entry point, kept apart from ``cli`` so that it runs before any of the
+command's modules is imported: a Ctrl-C at any moment, even in the middle of an import in the first
+tens of milliseconds, ends the command with exit 130 and one line, never a ``KeyboardInterrupt``
+traceback. (Before the interpreter itself is up, SIGINT ends the process as the default action does:
+the shell shows 130 and nothing is printed.)"""
+
+import signal
+import sys
+
+__all__ = ("INTERRUPTED", "interrupted", "main")
+
+INTERRUPTED = "devstack: interrupted"
+
+
+def interrupted() -> int:
+    """Say so, in one line, and give the shell's code for Ctrl-C. A further Ctrl-C while devstack is on
+    its way out is ignored: nothing is left to stop, and it would only print a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    print(INTERRUPTED, file=sys.stderr)
+    return 130
+
+
+def main() -> int:
+    try:
+        from .cli import main as cli
+
+        return cli()
+    except KeyboardInterrupt:  # while cli and what it needs were still being imported
+        return interrupted()
