@@ -87,6 +87,16 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--no-timestamps", action="store_true", help="no HH:MM:SS before each line")
     up.add_argument("--lock-fd", type=int, help=argparse.SUPPRESS)  # up -d hands its project lock on
 
+    oneoff = command(
+        "run", "run a one-off command with a service's environment, cwd and ports",
+        "NAME -- CMD: exactly the environment, working directory and ports service NAME gets;\n"
+        "-- CMD: the stack's shared environment (every S_PORT, S_URL) in the current directory.\n"
+        "Ports come from the running stack, else from .devstack/ports.toml. The terminal and stdin\n"
+        "are the command's; its exit code is devstack's; nothing it started is left running.",
+        "  devstack run api -- python manage.py migrate\n  devstack run db -- psql\n"
+        "  devstack run -- env")
+    oneoff.add_argument("words", nargs=argparse.REMAINDER, metavar="[NAME] -- CMD ...",
+                        help="the service (optional), then -- and the command with its arguments")
     command("check", "validate the config without starting anything",
             "Reads devstack.toml (or the Procfile) and reports every problem at once, each with its file,\n"
             "line and key (exit 2), or prints ok and the services (exit 0).",

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "up": "run",
     "check": "inspect",
     "config": "show",
+    "run": "oneoff",
     "ports": "inspect",
     "status": "inspect",
     "env": "inspect",

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..config import Config, PortSpec
 from ..config.discover import shown
-from ..errors import UsageError
+from ..errors import DevstackError, UsageError
 from ..graph import with_dependencies
 from ..wording import closest, quote
 
-__all__ = ("PROFILES_VAR", "active_profiles", "check_names", "port_requests", "selected", "shown")
+if TYPE_CHECKING:
+    from ..environment import Ports
+
+__all__ = ("PROFILES_VAR", "active_profiles", "check_names", "known_ports", "port_requests", "selected",
+           "shown")
 
 PROFILES_VAR = "DEVSTACK_PROFILES"  # comma-separated, when no --profile is given (COMPOSE_PROFILES)
 
@@ -60,3 +65,33 @@ def selected(config: Config, names: list[str], profiles: Sequence[str] = ()) -> 
 def port_requests(config: Config) -> list[tuple[str, PortSpec]]:
     """Every port of every service, running or not, so that peers' URLs are always known and stable."""
     return [(name, spec) for name, svc in config.services.items() for spec in svc.ports]
+
+
+def known_ports(config: Config, *, assign: bool = False) -> Ports:
+    """Every service's ports: the running stack's, else those an earlier ``devstack up`` assigned (kept
+    in .devstack/ports.toml). A service that has none yet is an error saying how to get them, or with
+    ``assign`` (and no stack running) is given them now, as the first ``devstack up`` would."""
+    from ..control.client import NotRunning, request
+    from ..ports.store import read_assignments
+    from ..state import read_run
+
+    ports = dict(read_assignments(config.root))
+    record = read_run(config.state_dir)
+    if record is not None and record.alive:
+        try:
+            live = request(config.state_dir, "GET", "/status")["services"]
+        except NotRunning:
+            live = []
+        ports.update({s["name"]: s["ports"] for s in live if s["ports"]})
+    missing = [n for n, s in config.services.items() if s.ports and n not in ports]
+    if missing and assign and (record is None or not record.alive):
+        from ..ports import allocate, release_project
+
+        try:  # persisted for the stack's first run; leased only for this moment
+            return allocate(config.root, port_requests(config), config.settings.port_range).ports
+        finally:
+            release_project(config.root)
+    if missing:
+        raise DevstackError(f"{', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no port yet: "
+                            "run devstack up once to assign ports")
+    return ports

@@ -7,10 +7,9 @@ import json
 import os
 
 from ..control.client import NotRunning, request
-from ..errors import DevstackError
 from ..project import Project
 from ..report import env_lines, ports_rows, status_rows, table
-from .common import check_names, shown
+from .common import check_names, known_ports, shown
 
 __all__ = ("check", "env", "ports", "status")
 
@@ -61,16 +60,11 @@ def status(project: Project, args: argparse.Namespace) -> int:
 
 def env(project: Project, args: argparse.Namespace) -> int:
     from ..environment import service_env
-    from ..ports.store import read_assignments
     from ..tree import RUN_VAR
 
     config = project.config
     check_names(config, [args.name])
-    assigned = read_assignments(config.root)
-    missing = [n for n, s in config.services.items() if s.ports and n not in assigned]
-    if missing:
-        raise DevstackError(f"{', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no port yet: "
-                            "run devstack up once to assign ports")
+    assigned = known_ports(config)
     service = config.services[args.name]
     inherited = dict(os.environ) if args.all else {}
     values = service_env(config, service, assigned, run_token="", inherited=inherited)
