@@ -45,7 +45,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, summary: str, description: str, examples: str, *,
-                file_flags: tuple[str, ...] = ("-f", "--file"),
+                file_flags: tuple[str, ...] = ("-f", "--file"), file_help: str = FILE_HELP,
                 json: bool = False) -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=summary, formatter_class=_Help,
                              description=f"{summary[0].upper()}{summary[1:]}.\n\n{description}",
@@ -53,7 +53,7 @@ def parser() -> argparse.ArgumentParser:
         if file_flags:
             # SUPPRESS: given before the command instead (devstack -f x.toml check), it is kept
             cmd.add_argument(*file_flags, type=Path, metavar="PATH", default=argparse.SUPPRESS,
-                             help=FILE_HELP)
+                             help=file_help)
         if json:
             cmd.add_argument("--json", action="store_true", help="machine-readable output")
         return cmd
@@ -108,9 +108,10 @@ def parser() -> argparse.ArgumentParser:
     init = command(
         "init", "write a devstack.toml for this directory",
         "From the Procfile in the current directory when there is one (a service per line, port = false\n"
-        "for a line that never mentions PORT), else a commented starter to edit. The file passes\n"
-        "devstack check. An existing devstack.toml is replaced only with --force.",
-        "  devstack init\n  devstack init --force", file_flags=())
+        "for a line that never mentions PORT, except web), else a commented starter to edit. The file\n"
+        "passes devstack check. An existing devstack.toml is replaced only with --force.",
+        "  devstack init\n  devstack init --force\n  devstack init -f sub/devstack.toml",
+        file_help="where to write it (default: ./devstack.toml; the Procfile is read beside it)")
     init.add_argument("--force", action="store_true", help="replace an existing devstack.toml")
     command("schema", "print the JSON Schema of devstack.toml (for editors and CI)",
             "Draft 2020-12, with a description for every key; editors using taplo (Even Better TOML)\n"

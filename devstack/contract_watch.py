@@ -12,7 +12,9 @@ import asyncio
 import os
 from typing import TYPE_CHECKING
 
-from .ports import Finding, Listen, holder, listening, verify
+import psutil
+
+from .ports import Finding, Fixes, Listen, holder, listening, verify
 
 if TYPE_CHECKING:
     from .runner import Runner
@@ -46,15 +48,33 @@ class PortContract:
         """Compare where the service listens with the ports it was given; tell each new finding once
         per instance. "Listens nowhere" is only a finding once it should be listening."""
         name = self.runner.service.name
-        findings = verify(name, self.expected(), self.listens())
+        listens = self.listens()
+        findings = verify(name, self.expected(), listens)
         if not listening_expected:
             findings = [f for f in findings if f.kind not in ("not_listening", "missing_port")]
+        if findings:  # worded for the tool that runs, which takes a look at its processes
+            kinds = {f.kind for f in findings}
+            findings = [f for f in verify(name, self.expected(), listens, self.fixes(listens))
+                        if f.kind in kinds]
         self.findings = findings
         for f in findings:
             if f.message not in self._told:
                 self._told.add(f.message)
                 self.runner.sup.printer.event(f.message, name, error=True)
         return findings
+
+    def fixes(self, listens: list[Listen]) -> Fixes:
+        """The fixes to name, from the service's cmd and its processes' command lines (those that
+        listen first: ``npm run dev`` is vite when vite listens)."""
+        proc = self.runner.process
+        pids = [s.pid for s in listens] + ([p.pid for p in proc.members()] if proc is not None else [])
+        argvs = []
+        for pid in dict.fromkeys(pids):
+            try:
+                argvs.append(psutil.Process(pid).cmdline())
+            except psutil.Error:
+                continue
+        return Fixes.of(self.runner.service.display_cmd, argvs)
 
     def taken(self) -> list[str]:
         """Ports of this service that another process listens on (one that took a port between its
@@ -99,8 +119,10 @@ class PortContract:
             await asyncio.sleep(delay)
             if r.process is None or r.process.exited:
                 return
-            if not r.ready_once or r.service.health.kind in ("started", "cmd"):
-                self.check(listening_expected=nowhere_counts)
+            if not r.instance_ready or r.service.health.kind in ("started", "cmd"):
+                findings = self.check(listening_expected=nowhere_counts)
+                if r.service.health.kind == "port" and any(f.kind == "not_listening" for f in findings):
+                    r.mark_running_unlistened()
 
 
 def by_port(listens: list[Listen]) -> dict[str, list[str]]:

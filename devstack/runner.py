@@ -126,6 +126,23 @@ class Runner:
             self.sup.printer.event(message, self.service.name)
         self.contract.on_ready()
 
+    @property
+    def instance_ready(self) -> bool:
+        """Has the current instance been ready?"""
+        return self._instance_ready.is_set()
+
+    def mark_running_unlistened(self) -> None:
+        """Checked by its port alone (no health table), it listens on no port at all: a worker given a
+        port it does not need (the contract's finding says so, and names port = false). It counts as
+        running, ready for its dependents, as it would in honcho or docker compose, instead of failing
+        once start_period is over; the port check goes on, and makes it healthy if it listens later."""
+        if self._instance_ready.is_set() or self.phase is not Phase.STARTING:
+            return
+        self.phase = Phase.RUNNING
+        self._ready.set()
+        self._instance_ready.set()
+        self._resolve_restarted()
+
     def _resolve_restarted(self) -> None:
         for fut in self._restarted:
             if not fut.done():
@@ -139,6 +156,8 @@ class Runner:
             self.request_restart(f"{message}; restart = \"{self.service.restart}\"")
 
     def mark_never_ready(self, message: str) -> None:
+        if self.phase is Phase.RUNNING and self.service.health.kind == "port":
+            return  # running without listening (mark_running_unlistened): not a failure
         self.phase = Phase.FAILED
         self.why = message
         self._decided.set()

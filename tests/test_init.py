@@ -62,9 +62,9 @@ def test_from_a_procfile_and_env_and_the_result_runs(project: Path) -> None:
     text = (project / "devstack.toml").read_text()
     assert text.startswith("# devstack.toml, written by `devstack init` from Procfile and .env.")
     data = assert_valid(project)
-    assert data["services"] == {
-        "web": {"cmd": "python3 -m http.server $PORT --bind 127.0.0.1", "env_file": ".env"},
-        "hello": {"cmd": 'echo "greeting=$GREETING port=$PORT shell-pid=$$$$"', "env_file": ".env"},
+    assert data["services"] == {  # no env_file: the .env is read anyway
+        "web": {"cmd": "python3 -m http.server $PORT --bind 127.0.0.1"},
+        "hello": {"cmd": 'echo "greeting=$GREETING port=$PORT shell-pid=$$$$"'},
     }
     # and it runs: the .env reaches the service, $PORT is its port, $$ is still the shell's pid
     up = run_devstack(["up", "--no-timestamps", "hello"], project)
@@ -75,10 +75,15 @@ def test_from_a_procfile_and_env_and_the_result_runs(project: Path) -> None:
     assert f"greeting=from-dotenv port={port} shell-pid={pid.group(1)}\n" in up.stdout
 
 
-def test_a_procfile_without_env_has_no_env_file(project: Path) -> None:
-    (project / "Procfile").write_text("worker: python3 worker.py\n")
+def test_a_line_that_never_mentions_port_gets_port_false(project: Path) -> None:
+    (project / "Procfile").write_text("worker: python3 worker.py\nweb: gunicorn app:app\n"
+                                      "api: uvicorn app:app --port ${PORT}\n")
     assert run_devstack(["init"], project).returncode == 0
-    assert assert_valid(project)["services"] == {"worker": {"cmd": "python3 worker.py"}}
+    assert assert_valid(project)["services"] == {
+        "worker": {"cmd": "python3 worker.py", "port": False},
+        "web": {"cmd": "gunicorn app:app"},  # web reads PORT itself, by Heroku's convention
+        "api": {"cmd": "uvicorn app:app --port ${PORT}"},
+    }
 
 
 def test_an_empty_procfile_is_an_error_and_writes_nothing(project: Path) -> None:

@@ -169,7 +169,8 @@ def test_contract_findings_ignored_port_exposed_and_silent(project: Path) -> Non
         "good": {"cmd": f"{sys.executable} -m http.server ${{PORT}} --bind ${{HOST}}"},
     })
     with Stack(project, "up", "--no-timestamps") as stack:
-        stack.wait_for_line(r"ignores listens on \d+, not on its PORT \d+: pass --port \$\{PORT\}")
+        stack.wait_for_line(r"ignores listens on \d+, not on its PORT \d+: give the port as its argument: "
+                            r"python3 -m http.server \$\{PORT\} --bind \$\{HOST\}")
         stack.wait_for_line(r"exposed listens on 0\.0\.0\.0 port \d+, reachable from the network")
         stack.wait_for_line(r"silent does not listen on any TCP port; it was given PORT \d+", timeout=20)
         stack.wait_for_line(r"good healthy in")

@@ -1,7 +1,9 @@
 """``devstack init``: write a devstack.toml for the project in the current directory.
 
-With a Procfile there, one service per Procfile line (honcho's parser), written with tomli-w, and
-``env_file = ".env"`` on each when the project has a .env. Without one, a commented starter to edit.
+With a Procfile there, one service per Procfile line (honcho's parser), written with tomli-w, with
+``port = false`` on a line that does not need a port (``procfile.needs_port``): the same services
+``devstack up`` runs from the Procfile itself. (A .env is read without an ``env_file`` key.) Without
+one, a commented starter to edit.
 The file is validated before it is written (it passes ``devstack check``), and an existing devstack.toml
 is never replaced without ``--force``.
 """
@@ -19,6 +21,7 @@ from honcho.environ import parse_procfile
 from ..config import load_config
 from ..config.discover import CONFIG_NAME, PROCFILE_NAME
 from ..config.overlay import local_path
+from ..config.procfile import needs_port
 from ..errors import ConfigError, DevstackError, Problem
 from .common import shown
 
@@ -27,8 +30,9 @@ __all__ = ("STARTER", "from_procfile", "ignore_local", "init")
 HEADER = """\
 # devstack.toml, written by `devstack init` from {source}. `devstack up` runs it; `devstack check`
 # validates it; every key is in `devstack schema` and the README's "Configuration reference".
-# Each service gets its own port in $PORT (${{PORT}} here); services that serve none can say
-# port = false. Health checks, depends_on and watch are yours to add.
+# Each service gets its own port in $PORT (${{PORT}} here), except those whose line never mentions
+# PORT (web always has one): they say port = false. A .env beside this file is read by every service.
+# Health checks, depends_on and watch are yours to add.
 
 """
 
@@ -74,8 +78,8 @@ def from_procfile(procfile: Path) -> str:
     for name, cmd in processes.items():
         # devstack reads $$ as a literal $: double it so that the shell still sees $$ (its pid)
         service: dict[str, Any] = {"cmd": cmd.replace("$$", "$$$$")}
-        if has_env:
-            service["env_file"] = ".env"
+        if not needs_port(name, cmd):
+            service["port"] = False
         services[name] = service
     source = PROCFILE_NAME + (" and .env" if has_env else "")
     return HEADER.format(source=source) + tomli_w.dumps({"services": services})

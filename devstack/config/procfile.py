@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from honcho.environ import parse_procfile
 
 from ..errors import ConfigError, Problem
 from .envfile import read_env_file
-from .model import Config, Service
+from .model import Config, HealthCheck, Service
 from .reading import read_config_text
 
-__all__ = ("load_procfile",)
+__all__ = ("load_procfile", "needs_port")
+
+_PORT = re.compile(r"(?<![A-Za-z0-9_])PORT(?![A-Za-z0-9_])")
+
+
+def needs_port(name: str, cmd: str) -> bool:
+    """Does a Procfile line get a port? When it mentions ``PORT`` (``$PORT``, ``${PORT}``); and the
+    ``web`` process always, since by Heroku's convention its program reads ``PORT`` from its environment
+    (gunicorn, puma and ``npm start`` apps do). Any other line is a worker: ``port = false``."""
+    return name == "web" or bool(_PORT.search(cmd))
+
+
+def _service(name: str, cmd: str, cwd: Path, env_files: tuple[Path, ...],
+                     file_env: dict[str, str]) -> Service:
+    """The service of one Procfile line, as ``devstack init`` writes it: a port (and the default check,
+    ready when the port accepts a connection) when it needs one, else ``port = false``."""
+    if needs_port(name, cmd):
+        return Service(name=name, cmd=cmd, cwd=cwd, env_files=env_files, file_env=file_env,
+                       health=HealthCheck(kind="port"))
+    return Service(name=name, cmd=cmd, cwd=cwd, env_files=env_files, file_env=file_env, ports=())
 
 
 def load_procfile(path: Path) -> Config:
@@ -36,8 +56,6 @@ def load_procfile(path: Path) -> Config:
     if problems:
         raise ConfigError(problems)
     env_files = (dotenv,) if dotenv.is_file() else ()
-    services = {
-        name: Service(name=name, cmd=cmd, cwd=path.parent, env_files=env_files, file_env=file_env)
-        for name, cmd in procfile.processes.items()
-    }
+    services = {name: _service(name, cmd, path.parent, env_files, file_env)
+                for name, cmd in procfile.processes.items()}
     return Config(path=path, services=services)

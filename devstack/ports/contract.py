@@ -7,6 +7,8 @@ tree holds and says so in plain words, instead of leaving the user to wonder why
 
     >>> verify("web", {"port": 21433}, [Listen(99, "127.0.0.1", 5173)])[0].message  # doctest: +ELLIPSIS
     'web listens on 5173, not on its PORT 21433: ...'
+
+Every finding names its fix, for the tool that really runs where it can tell (``fixes``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Literal, NamedTuple
 
 import psutil
 
+from .fixes import Fixes
 from .sockdiag import listening_inodes
 
 __all__ = ("Finding", "FindingKind", "Listen", "listening", "verify")
@@ -162,25 +165,29 @@ def _what(service: str, key: str) -> str:
     return "its PORT" if key == "port" else f"its {key} port"
 
 
-def _how(service: str, key: str) -> str:
-    return "pass --port ${PORT}" if key == "port" else f"use ${{{service}.ports.{key}}}"
+def _how(service: str, key: str, fixes: Fixes) -> str:
+    return fixes.port if key == "port" else f"use ${{{service}.ports.{key}}}"
 
 
 def _ports(ports: Iterable[int]) -> str:
     return ", ".join(str(p) for p in sorted(set(ports)))
 
 
-def verify(service: str, expected: Mapping[str, int], listens: Sequence[Listen]) -> list[Finding]:
-    """Compare what ``service`` was told (port key -> port) with what it listens on (``listening()``).
+def verify(service: str, expected: Mapping[str, int], listens: Sequence[Listen],
+           fixes: Fixes | None = None) -> list[Finding]:
+    """Compare what ``service`` was told (port key -> port) with what it listens on (``listening()``);
+    ``fixes``: what to tell it, for its tool (``Fixes.of``; else the generic advice).
 
     Ports it listens on beyond the expected ones are no finding by themselves (a debugger, a live-reload
     socket); they are named when an expected port is missing, since that is usually where it went."""
+    fixes = fixes or Fixes.of("", [])
     findings: list[Finding] = []
     if not listens:
         if expected:
             findings.append(Finding(
                 "not_listening",
-                f"{service} does not listen on any TCP port; it was given {_expected(expected)}",
+                f"{service} does not listen on any TCP port; it was given {_expected(expected)}: set "
+                f"port = false if it serves nothing, else {fixes.port}",
                 next(iter(expected.values()))))
         return findings
 
@@ -197,11 +204,12 @@ def verify(service: str, expected: Mapping[str, int], listens: Sequence[Listen])
             findings.append(Finding(
                 "ignored_port",
                 f"{service} listens on {_ports(elsewhere)}, not on {_what(service, key)} {port}: "
-                f"{_how(service, key)}", port))
+                f"{_how(service, key, fixes)}", port))
         else:
             findings.append(Finding(
                 "missing_port",
-                f"{service} does not listen on {_what(service, key)} {port}: {_how(service, key)}", port))
+                f"{service} does not listen on {_what(service, key)} {port}: {_how(service, key, fixes)}",
+                port))
 
     for port in sorted(by_port):
         ips = by_port[port]
@@ -210,13 +218,12 @@ def verify(service: str, expected: Mapping[str, int], listens: Sequence[Listen])
             shown = " and ".join(f"[{ip}]" if ":" in ip else ip for ip in outside)
             findings.append(Finding(
                 "exposed",
-                f"{service} listens on {shown} port {port}, reachable from the network: bind 127.0.0.1 "
-                "(${HOST})", port))
+                f"{service} listens on {shown} port {port}, reachable from the network: {fixes.bind}", port))
         elif port in wanted and not any(ip.startswith("127.") for ip in ips):
             findings.append(Finding(
                 "ipv6_only",
                 f"{service} listens on [::1] port {port} only, where http://127.0.0.1:{port} cannot "
-                "reach it: bind 127.0.0.1 (${HOST}) rather than localhost", port))
+                f"reach it: {fixes.bind} (rather than localhost)", port))
     return findings
 
 

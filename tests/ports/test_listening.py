@@ -37,7 +37,8 @@ def test_a_service_that_ignores_its_port(given: int) -> None:
     assert found == [Listen(child.pid, "127.0.0.1", actual)]
     [finding] = verify("web", {"port": given}, found)
     assert finding.kind == "ignored_port" and finding.port == given
-    assert finding.message == f"web listens on {actual}, not on its PORT {given}: pass --port ${{PORT}}"
+    assert finding.message == (f"web listens on {actual}, not on its PORT {given}: pass the port on its "
+                               "command line: --port ${PORT} (or the option it takes a port with)")
 
 
 def test_a_service_on_every_interface_is_reachable_from_the_network(given: int) -> None:
@@ -46,7 +47,7 @@ def test_a_service_on_every_interface_is_reachable_from_the_network(given: int) 
     assert found == [Listen(child.pid, "0.0.0.0", given)]
     [finding] = verify("web", {"port": given}, found)
     assert finding.kind == "exposed"
-    expected = f"web listens on 0.0.0.0 port {given}, reachable from the network: bind 127.0.0.1"
+    expected = f"web listens on 0.0.0.0 port {given}, reachable from the network: bind it to 127.0.0.1"
     assert expected in finding.message
 
 
