@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .files import StateError, describe, private_dir
 from .logbuffer import LogBuffer
+from .sanitize import clean, may_need_cleaning
 
 __all__ = ("MAX_LINE", "LineSink", "Printer", "use_colour")
 
@@ -148,6 +149,7 @@ class Printer:
         """One of devstack's own messages, under the name ``devstack``; ``service`` names whose log
         (its file, and the recent lines ``devstack logs`` reads) gets a copy."""
         self.clock.tick()
+        message = clean(message)  # it may quote a service's command, a file name, a probe's answer
         colour = "1;31" if error else "1"
         prefix = self._prefix(SELF_NAME, colour)
         # a message may span lines (a multi-line cmd): each one gets the prefix, as service lines do
@@ -293,6 +295,8 @@ class LineSink:
         text = block.decode("utf-8", "replace")
         if "\r" in text:
             text = _carriage_returns(text.replace("\r\n", "\n"))
+        if may_need_cleaning(block):  # colour stays; no cursor movement or control character stays
+            text = clean(text)
         if self._continued:
             text = CONTINUED_MARK + text
         self._continued = split
