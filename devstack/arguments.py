@@ -132,6 +132,21 @@ def parser() -> argparse.ArgumentParser:
     env.add_argument("name", metavar="NAME", help="the service")
     env.add_argument("--all", action="store_true", help="include the inherited environment")
 
+    export = command(
+        "export", "write the stack as docker compose, Kubernetes or systemd files",
+        "From the same devstack.toml: compose.yaml; Kubernetes Deployments, Jobs, Services and\n"
+        "ConfigMaps; or systemd user units (a .service per service, .socket, a .target). Every key the\n"
+        "target has no equivalent for gives a warning naming it; --strict makes them an error (exit 1,\n"
+        "nothing written). A file in DIR that devstack export did not write is never replaced.",
+        "  devstack export compose && docker compose -f export/compose/compose.yaml up\n"
+        "  devstack export kubernetes -o k8s --strict\n"
+        "  devstack export systemd -o ~/.config/systemd/user")
+    export.add_argument("target", choices=("compose", "kubernetes", "systemd"), help="what to write")
+    export.add_argument("-o", "--output", type=Path, metavar="DIR",
+                        help="where to write (default: export/TARGET beside devstack.toml)")
+    export.add_argument("--strict", action="store_true",
+                        help="exit 1, writing nothing, if there is a warning")
+
     start = command("start", "start services (and what they depend on)",
                     "Starts services of the running stack that were stopped (devstack stop), have ended, or\n"
                     "were left out (devstack up NAME, or a profile that is not active).",

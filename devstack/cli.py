@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "ports": "inspect",
     "status": "inspect",
     "env": "inspect",
+    "export": "export",
     "start": "steer",
     "stop": "steer",
     "restart": "steer",

@@ -22,7 +22,8 @@ import shlex
 import socket
 from collections.abc import Callable
 
-__all__ = ("LISTEN_FD", "LISTEN_VARS", "activation_env", "open_listener", "place_listener", "trampoline")
+__all__ = ("LISTEN_FD", "LISTEN_VARS", "activation_env", "open_listener", "place_listener", "simple_command",
+           "trampoline")
 
 LISTEN_FD = 3  # SD_LISTEN_FDS_START: the first descriptor systemd passes
 LISTEN_VARS = ("LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")
@@ -91,10 +92,10 @@ def trampoline(argv: list[str], shell_cmd: str | None) -> list[str]:
     with that prefix, and ``exec`` in front when it is one simple command."""
     if shell_cmd is None:
         return ["/bin/sh", "-c", _EXPORT_PID + 'exec "$@"', "sh", *argv]
-    return ["/bin/sh", "-c", _EXPORT_PID + ("exec " if _simple(shell_cmd) else "") + shell_cmd]
+    return ["/bin/sh", "-c", _EXPORT_PID + ("exec " if simple_command(shell_cmd) else "") + shell_cmd]
 
 
-def _simple(cmd: str) -> bool:
+def simple_command(cmd: str) -> bool:
     """One command with arguments, which ``exec cmd`` runs the same: no operators, redirections,
     substitutions, assignments in front, or words of the shell's own."""
     if "`" in cmd or "$(" in cmd:
