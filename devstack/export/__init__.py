@@ -38,4 +38,10 @@ def export(config: Config, target: str, out_dir: Path) -> Export:
     render: Callable[[Config, Path, Warnings], dict[str, str]] = module.render
     warnings = Warnings(TARGETS[target])
     files = render(config, out_dir.resolve(), warnings)
-    return Export(files, warnings.lines)
+    order = {name: i for i, name in enumerate(config.services)}
+
+    def by_service(line: str) -> int:  # each service's warnings together, in config order; then [devstack]
+        parts = line.split(":", 1)[0].split(".")
+        return order.get(parts[1], len(order)) if parts[0] == "services" and len(parts) > 1 else len(order)
+
+    return Export(files, sorted(warnings.lines, key=by_service))

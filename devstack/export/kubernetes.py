@@ -119,7 +119,8 @@ class _Context:
     def deployment(self, svc: Service) -> dict[str, Any]:
         key = f"services.{svc.name}"
         if svc.max_restarts is not None:
-            self.warnings.add(f"{key}.max_restarts", "a Deployment restarts its pod without limit")
+            self.warnings.add(f"{key}.max_restarts", "a Deployment restarts its pod without limit: "
+                                                     f"max_restarts = {svc.max_restarts} is not kept")
         return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": self.metadata(svc),
                 "spec": {"replicas": 1, "selector": {"matchLabels": self.labels(svc)},
                          "template": {"metadata": {"labels": self.labels(svc)},
