@@ -144,6 +144,10 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("target", choices=("compose", "kubernetes", "systemd"), help="what to write")
     export.add_argument("-o", "--output", type=Path, metavar="DIR",
                         help="where to write (default: export/TARGET beside devstack.toml)")
+    export.add_argument("--profile", action="append", default=[], metavar="PROFILE",
+                        help="kubernetes and systemd: also export the services of this profile "
+                             "(repeatable, or a,b; default: $DEVSTACK_PROFILES; * is every profile); "
+                             "compose files carry every profile")
     export.add_argument("--strict", action="store_true",
                         help="exit 1, writing nothing, if there is a warning")
 

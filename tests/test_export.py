@@ -170,7 +170,8 @@ def test_kubernetes_deployments_services_probes_and_ordering(project: Path,
     assert migrate["command"] == ["python3", "migrate.py"]
     assert migrate["envFrom"] == [{"configMapRef": {"name": "migrate-env"}}]
     (api,) = api_pod["containers"]
-    assert api["ports"] == [{"name": "port", "containerPort": 20001}, {"name": "admin", "containerPort": 20002}]
+    assert api["ports"] == [{"name": "port", "containerPort": 20001},
+                            {"name": "admin", "containerPort": 20002}]
     assert api["readinessProbe"] == {"httpGet": {"path": "/healthz", "port": 20001}, "periodSeconds": 1,
                                      "timeoutSeconds": 2, "failureThreshold": 2}
     assert api["livenessProbe"] == api["readinessProbe"]
@@ -298,7 +299,8 @@ health = { http = "/", start_interval = "50ms" }
     ("compose", ["services.app", "services.app.env.TOKEN", "services.app.health.start_interval",
                  "services.app.socket", "services.app.watch", "services.app.ignore",
                  "services.app.restart_dependents", "services.app.reload", "devstack.debounce"]),
-    ("kubernetes", ["services.app.env.TOKEN", "services.app", "services.app.socket", "services.app.stop_signal",
+    ("kubernetes", ["services.app.env.TOKEN", "services.app", "services.app.socket",
+                    "services.app.stop_signal",
                     "services.app.watch", "services.app.ignore", "services.app.restart_dependents",
                     "services.app.reload", "devstack.debounce"]),
     ("systemd", ["services.app.env.TOKEN", "services.app.watch", "services.app.ignore",
@@ -382,7 +384,7 @@ def test_default_directory_beside_the_config(project: Path, capsys: pytest.Captu
 @pytest.fixture
 def server() -> Iterator[int]:
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_response(200 if self.path == "/healthz" else 500)
             self.end_headers()
 
@@ -442,3 +444,56 @@ def test_the_validators_are_not_blind(tmp_path: Path) -> None:
     service = tmp_path / "a.service"
     service.write_text("[Service]\nExecStart=/bin/true\nRestart=sometimes\n")
     assert validators.systemd_verify([service])
+
+
+# -- profiles and the local override: what devstack up would run ------------------------------------
+
+PROFILED = """\
+[services.api]
+cmd = "serve"
+image = "busybox:1.36"
+
+[services.mail]
+cmd = "mailcatcher --port ${PORT}"
+image = "busybox:1.36"
+profiles = ["debug"]
+"""
+
+
+def test_compose_carries_profiles(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = export(project, capsys, "compose", toml=PROFILED)
+    assert code == 0
+    services = yaml.safe_load((out / "compose.yaml").read_text())["services"]
+    assert services["mail"]["profiles"] == ["debug"] and "profiles" not in services["api"]
+    assert validators.compose_config(out / "compose.yaml") == []
+    assert main(["export", "compose", "--profile", "debug"]) == 2
+    assert "docker compose --profile NAME up" in capsys.readouterr().err
+
+
+def exported_services(target: str, out: Path) -> list[str]:
+    if target == "kubernetes":
+        return sorted(n for kind, n in by_kind(out / "kubernetes.yaml") if kind == "Deployment")
+    return sorted(p.stem.rsplit("-", 1)[1] for p in out.glob("*.service"))
+
+
+@pytest.mark.parametrize("target", ["kubernetes", "systemd"])
+def test_other_targets_export_the_active_profiles(project: Path, capsys: pytest.CaptureFixture[str],
+                                                  target: str) -> None:
+    (project / "devstack.toml").write_text(PROFILED)
+    out = project / "out"
+    assert main(["export", target, "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "not exported (in no active profile): mail; --profile NAME exports" in err
+    assert exported_services(target, out) == ["api"]
+    assert main(["export", target, "-o", str(out), "--profile", "debug"]) == 0
+    assert "not exported" not in capsys.readouterr().err
+    assert exported_services(target, out) == ["api", "mail"]
+    assert "mailcatcher --port 20001" in "".join(p.read_text() for p in out.iterdir())
+
+
+def test_the_local_override_is_exported_too(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "devstack.local.toml").write_text('[services.api]\nimage = "python:3.13-slim"\n')
+    code, out, _ = export(project, capsys, "compose", toml=PROFILED)
+    assert code == 0
+    api = yaml.safe_load((out / "compose.yaml").read_text())["services"]["api"]
+    assert api["image"] == "python:3.13-slim"

@@ -6,12 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import DevstackError
+from ..config import Config
+from ..errors import DevstackError, UsageError
 from ..export import export as build
 from ..export import is_generated
 from ..files import write_private
 from ..project import Project
-from .common import shown
+from .common import selected, shown
 
 __all__ = ("export",)
 
@@ -21,7 +22,12 @@ DEFAULT_DIR = "export"  # under the project root: export/compose, export/kuberne
 def export(project: Project, args: argparse.Namespace) -> int:
     config = project.config
     out_dir: Path = args.output if args.output is not None else config.root / DEFAULT_DIR / args.target
-    result = build(config, args.target, out_dir)
+    names = _profiled(config, args)
+    result = build(config, args.target, out_dir, names)
+    left_out = [n for n in config.services if n not in names]
+    if left_out:
+        print(f"devstack: not exported (in no active profile): {', '.join(left_out)}; --profile NAME "
+              "exports a profile's services", file=sys.stderr)
     for line in result.warnings:
         print(f"devstack: warning: {line}", file=sys.stderr)
     if args.strict and result.warnings:
@@ -29,10 +35,23 @@ def export(project: Project, args: argparse.Namespace) -> int:
         print(f"devstack: {n} warning{'s' if n != 1 else ''} with --strict: nothing written", file=sys.stderr)
         return 1
     _write(out_dir, result.files)
-    n = len(config.services)
+    n = len(names)
     print(f"{shown(out_dir)}: {', '.join(result.files)} ({n} service{'s' if n != 1 else ''}, "
           f"{len(result.warnings)} warning{'s' if len(result.warnings) != 1 else ''})")
     return 0
+
+
+def _profiled(config: Config, args: argparse.Namespace) -> list[str]:
+    """compose carries profiles itself (docker compose --profile); the other targets get the services
+    devstack up would start with the same profiles: those without any, those of an active profile, and
+    what they depend on (in config order)."""
+    if args.target == "compose":
+        if args.profile:
+            raise UsageError("compose files carry the profiles themselves: export without --profile and "
+                             "choose them with docker compose --profile NAME up")
+        return list(config.services)
+    chosen = set(selected(config, [], args.profile))
+    return [n for n in config.services if n in chosen]
 
 
 def _write(out_dir: Path, files: dict[str, str]) -> None:

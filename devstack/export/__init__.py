@@ -13,7 +13,7 @@ never dropped silently: each such key gives one warning, naming it and what to d
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,13 +31,15 @@ class Export:
     warnings: list[str]
 
 
-def export(config: Config, target: str, out_dir: Path) -> Export:
-    """The files of ``target`` for ``config``, as they would be written to ``out_dir`` (relative paths
-    in them are relative to it), and the warnings; nothing is written here."""
+def export(config: Config, target: str, out_dir: Path, names: Sequence[str] | None = None) -> Export:
+    """The files of ``target`` for the services ``names`` of ``config`` (default: all), as they would be
+    written to ``out_dir`` (relative paths in them are relative to it), and the warnings; nothing is
+    written here. Every service of ``config`` has its port and address, exported or not."""
     module = importlib.import_module(f"devstack.export.{target}")
-    render: Callable[[Config, Path, Warnings], dict[str, str]] = module.render
+    render: Callable[[Config, Sequence[str], Path, Warnings], dict[str, str]] = module.render
     warnings = Warnings(TARGETS[target])
-    files = render(config, out_dir.resolve(), warnings)
+    files = render(config, list(config.services) if names is None else list(names), out_dir.resolve(),
+                   warnings)
     order = {name: i for i, name in enumerate(config.services)}
 
     def by_service(line: str) -> int:  # each service's warnings together, in config order; then [devstack]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +48,12 @@ def _rel(path: Path, out_dir: Path) -> str:
     return rel if rel.startswith(".") else f"./{rel}"
 
 
-def render(config: Config, out_dir: Path, warnings: Warnings) -> dict[str, str]:
+def render(config: Config, names: Sequence[str], out_dir: Path, warnings: Warnings) -> dict[str, str]:
     ports = plan_ports(config)
     addressing = Addressing(bind="0.0.0.0", hosts={n: n for n in config.services}, keep_unknown=True)
-    services = {name: _service(config, peers_by_name(svc), ports, addressing, out_dir, warnings)
-                for name, svc in config.services.items()}
-    unset_losses(config, warnings, backoff=False)
+    services = {name: _service(config, peers_by_name(config.services[name]), ports, addressing, out_dir,
+                               warnings) for name in names}
+    unset_losses(config, names, warnings, backoff=False)
     return {FILE: header("compose", config, out_dir) + dump_yaml({"services": services})}
 
 
@@ -85,6 +86,8 @@ def _service(config: Config, svc: Service, ports: dict[str, dict[str, int]], add
         out["depends_on"] = {d.name: {"condition": _condition(config.services[d.name], d.condition)}
                              for d in svc.depends_on}
     out["restart"] = _restart(svc, warnings)
+    if svc.profiles:
+        out["profiles"] = list(svc.profiles)
     if svc.stop_signal != signal.SIGTERM:
         out["stop_signal"] = svc.stop_signal.name
     out["stop_grace_period"] = duration(svc.stop_timeout)

@@ -16,6 +16,7 @@ import math
 import os
 import re
 import signal
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ def _escape(text: str) -> str:
     return text.replace("$", "$$")
 
 
-def render(config: Config, out_dir: Path, warnings: Warnings) -> dict[str, str]:
+def render(config: Config, selected: Sequence[str], out_dir: Path, warnings: Warnings) -> dict[str, str]:
     names = {n: k8s_name(n) for n in config.services}
     seen: dict[str, str] = {}
     for name, k8s in names.items():
@@ -69,13 +70,14 @@ def render(config: Config, out_dir: Path, warnings: Warnings) -> dict[str, str]:
             raise DevstackError(f"services {seen[k8s]!r} and {name!r} both become {k8s!r} in Kubernetes, "
                                 "whose names are lower-case letters, digits and -: rename one")
         seen[k8s] = name
-        if k8s != name:
+        if k8s != name and name in selected:
             warnings.add(f"services.{name}", f"Kubernetes names are lower-case letters, digits and -: "
                                              f"exported as {k8s}")
     ctx = _Context(config, names, warnings)
     docs: list[dict[str, Any]] = []
     tasks = one_shot(config)
-    for name, svc in ctx.services.items():
+    for name in selected:
+        svc = ctx.services[name]
         docs.append(ctx.config_map(svc))
         if name in tasks:
             continue  # an init container of each service that waits for it
@@ -85,7 +87,7 @@ def render(config: Config, out_dir: Path, warnings: Warnings) -> dict[str, str]:
             docs.append(ctx.deployment(svc))
         if ctx.ports[name]:
             docs.append(ctx.service(svc))
-    unset_losses(config, warnings, backoff=False)
+    unset_losses(config, selected, warnings, backoff=False)
     return {FILE: header("kubernetes", config, out_dir) + dump_yaml(*docs)}
 
 

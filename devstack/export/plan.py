@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -106,11 +107,12 @@ def exported_env(config: Config, service: Service, ports: Ports, addressing: Add
     return dict(sorted(env.items()))
 
 
-def unset_losses(config: Config, warnings: Warnings, *, backoff: bool) -> None:
-    """The keys no target carries: watching and reloading, and the stack's restart timing (``backoff``:
-    whether the target maps restart_backoff and restart_backoff_max)."""
+def unset_losses(config: Config, names: Sequence[str], warnings: Warnings, *, backoff: bool) -> None:
+    """The keys no target carries, of the services ``names``: watching and reloading, and the stack's
+    restart timing (``backoff``: whether the target maps restart_backoff and restart_backoff_max)."""
     target = warnings.target
-    for name, svc in config.services.items():
+    for name in names:
+        svc = config.services[name]
         key = f"services.{name}"
         if svc.watch:
             warnings.add(f"{key}.watch", f"{target} does not restart a service when its files change: "

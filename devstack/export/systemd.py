@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 import signal
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..config import Config, HealthCheck, Service, Settings
@@ -60,14 +61,15 @@ def _env_value(value: str) -> str:
     return f'"{escaped}"'
 
 
-def render(config: Config, out_dir: Path, warnings: Warnings) -> dict[str, str]:
+def render(config: Config, names: Sequence[str], out_dir: Path, warnings: Warnings) -> dict[str, str]:
     stack = stack_name(config)
     ports = plan_ports(config)
     tasks = one_shot(config)
     top = header("systemd", config, out_dir)
     files: dict[str, str] = {}
     wants: list[str] = []
-    for name, svc in config.services.items():
+    for name in names:
+        svc = config.services[name]
         unit = f"{stack}-{name}"
         env = exported_env(config, svc, ports, LOCAL, warnings)
         files[f"{unit}.env"] = top + "".join(f"{k}={_env_value(v)}\n" for k, v in env.items())
@@ -81,7 +83,7 @@ def render(config: Config, out_dir: Path, warnings: Warnings) -> dict[str, str]:
     files[f"{stack}.target"] = top + (
         f"[Unit]\nDescription=The devstack stack {stack}\nWants={' '.join(wants)}\n\n"
         "[Install]\nWantedBy=default.target\n")
-    unset_losses(config, warnings, backoff=True)
+    unset_losses(config, names, warnings, backoff=True)
     return files
 
 
