@@ -12,5 +12,6 @@ def test_all_names_exist() -> None:
 
 def test_public_names_are_exported() -> None:
     public = {name for name in vars(ports) if not name.startswith("_") and name != "annotations"}
-    modules = {"allocation", "contract", "fixes", "leases", "pool", "probe", "sockdiag", "store"}
+    modules = {"activation", "allocation", "contract", "fixes", "leases", "pool", "probe", "sockdiag",
+               "store"}
     assert public - modules - set(ports.__all__) == set()
