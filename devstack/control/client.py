@@ -28,6 +28,7 @@ class NotRunning(DevstackError):
 
 
 STARTING_DEADLINE = 10.0  # for a supervisor that is up but has not opened its socket yet
+CONNECT_RETRY = 3.0  # how long a refused connection to a live supervisor is tried again
 
 
 def _running(state_dir: Path) -> RunRecord:
@@ -54,15 +55,20 @@ def control_client(state_dir: Path, timeout: float | None = TIMEOUT) -> httpx.Cl
     record = _running(state_dir)
     if not record.alive:  # a record and a socket left by a supervisor that was killed
         raise NotRunning(NO_STACK)
-    return _client(record, timeout)
+    return _client(record, timeout, retries=3)  # a refused connect is tried again: 0.5 s, then 1 s
 
 
-def _client(record: RunRecord, timeout: float | None) -> httpx.Client:
+def _client(record: RunRecord, timeout: float | None, retries: int = 0) -> httpx.Client:
     import httpx
 
     assert record.control is not None
-    transport = httpx.HTTPTransport(uds=record.control, verify=False)
+    transport = httpx.HTTPTransport(uds=record.control, verify=False, retries=retries)
     return httpx.Client(transport=transport, base_url="http://devstack", timeout=timeout, trust_env=False)
+
+
+def _no_answer(exc: Exception) -> NotRunning:
+    return NotRunning(f"the running stack does not answer on its control socket ({exc}); "
+                      "if it is stuck, stop it with Ctrl-C in its terminal")
 
 
 def request(state_dir: Path, method: str, path: str, **kwargs: Any) -> Any:
@@ -70,14 +76,26 @@ def request(state_dir: Path, method: str, path: str, **kwargs: Any) -> Any:
     import httpx
 
     record = _running(state_dir)
-    try:
-        with _client(record, TIMEOUT) as client:
-            resp = client.request(method, path, **kwargs)
-    except httpx.TransportError as exc:
-        if not record.alive:  # a record and a socket left by a supervisor that was killed
-            raise NotRunning(NO_STACK) from None
-        raise NotRunning(f"the running stack does not answer on its control socket ({exc}); "
-                         "if it is stuck, stop it with Ctrl-C in its terminal") from None
+    deadline = time.monotonic() + CONNECT_RETRY
+    delay = 0.01
+    while True:
+        try:
+            with _client(record, TIMEOUT) as client:
+                resp = client.request(method, path, **kwargs)
+            break
+        except httpx.ConnectError as exc:
+            # refused, or EAGAIN (its backlog is full: a burst of clients); nothing was sent, so it is
+            # safe to try again a moment later, while the supervisor is alive
+            if not record.alive:  # a record and a socket left by a supervisor that was killed
+                raise NotRunning(NO_STACK) from None
+            if time.monotonic() + delay > deadline:
+                raise _no_answer(exc) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+        except httpx.TransportError as exc:
+            if not record.alive:
+                raise NotRunning(NO_STACK) from None
+            raise _no_answer(exc) from None
     try:
         body = resp.json()
     except ValueError:

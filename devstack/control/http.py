@@ -30,6 +30,9 @@ __all__ = ("HTTPError", "HTTPServer", "Request", "Response", "Route", "Stream")
 log = logging.getLogger("devstack.control")
 
 MAX_BODY = 1024 * 1024
+# connections the kernel holds for us while the loop is busy (asyncio's default is 100: a burst of
+# `devstack status` from a script or a test suite overflowed it, and a client then got EAGAIN)
+BACKLOG = 1024
 READ = 64 * 1024
 
 
@@ -97,7 +100,7 @@ class HTTPServer:
 
     async def start(self, sock: socket.socket) -> None:
         """Serve on ``sock``, a bound Unix socket."""
-        self._server = await asyncio.start_unix_server(self._serve, sock=sock)
+        self._server = await asyncio.start_unix_server(self._serve, sock=sock, backlog=BACKLOG)
 
     async def close(self) -> None:
         """Stop listening and end every connection (a follower's stream included)."""
