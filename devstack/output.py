@@ -111,6 +111,12 @@ class Printer:
             data = b"\r\x1b[K" + data + self._status
         self._write(data)
 
+    def after_echo(self) -> None:
+        """After Ctrl-C: a terminal has echoed ``^C`` where its cursor was; the next line starts below
+        it instead of after it (on a terminal only; a live status line is redrawn over anyway)."""
+        if not self._status and not self._broken and os.isatty(self.fd):
+            self._write(b"\n")
+
     def set_status(self, text: str | None) -> None:
         """A live line under the output (a terminal only): who is waiting on what. None clears it."""
         if not self.live:

@@ -7,7 +7,9 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ("env_lines", "ports_rows", "status_rows", "table")
+__all__ = ("PORTS_HEADER", "env_lines", "ports_rows", "status_rows", "table")
+
+PORTS_HEADER = ("SERVICE", "NAME", "PORT", "URL", "PID", "STATE", "LISTENING")
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

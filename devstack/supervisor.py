@@ -32,6 +32,8 @@ from .guardian import CLEAN, start_guardian
 from .health import HealthMonitor, HealthState, Prober
 from .output import Printer
 from .ports import Listen, listening
+from .readiness import failure, settle
+from .report import PORTS_HEADER, ports_rows, table
 from .runner import Monitor, Phase, Runner
 from .tree import (
     find_members,
@@ -109,6 +111,7 @@ class Supervisor:
                 self.printer.start_log(name)
                 self._launch(runner)
             progress = asyncio.create_task(self._progress(), name="progress")
+            ready = asyncio.create_task(self._announce_ready(), name="ready line")
             if not self.runners:
                 self._idle.set()
             await first(self._stop.wait(), self._idle.wait())
@@ -117,6 +120,7 @@ class Supervisor:
             else:
                 self.printer.event("all services have ended")
             progress.cancel()
+            ready.cancel()
             self.printer.set_status(None)
             await asyncio.gather(*self._tasks.values())
             if not self._stop.is_set():
@@ -142,22 +146,43 @@ class Supervisor:
         return r.phase in (Phase.FAILED, Phase.NOT_STARTED) or (r.exit_code not in (0, None)
                                                                 and r.phase is Phase.EXITED)
 
+    async def _announce_ready(self) -> None:
+        """Once every service of the run has settled (ready, or failed), one summary: how long it took,
+        and where each one is (the table ``up -d`` prints). Later changes are one line each."""
+        began = time.monotonic()
+        runners = list(self.runners.values())
+        await settle(runners, lambda: self.stopping)
+        if self.stopping or not runners:
+            return
+        took = time.monotonic() - began
+        failed = [r.service.name for r in runners if failure(r) is not None]
+        head = f"ready in {took:.2f} s" if not failed else \
+            f"{len(runners) - len(failed)} of {len(runners)} services ready in {took:.2f} s; not ready: " \
+            + ", ".join(failed)
+        rows = ports_rows(self.snapshot()["services"])
+        self.printer.set_status(None)  # nothing is starting or waiting any more
+        self.printer.event(f"{head}\n{table(PORTS_HEADER, rows)}", error=bool(failed))
+
     async def _progress(self) -> None:
-        """On a terminal, while services start: a live line of who waits on what, and for how long."""
+        """On a terminal, while services start: a live line of who waits on what, each for how long
+        (since its own start, or restart, or since it began to wait)."""
         if not self.printer.live:
             return
-        began = time.monotonic()
+        waiting_since: dict[str, float] = {}
         while True:
             parts = []
+            now = time.monotonic()
             for name, r in self.runners.items():
                 if r.phase is Phase.WAITING:
+                    since = waiting_since.setdefault(name, now)
                     pending = [d for d in r.service.depends_on if not self.runners[d.name].holds(d.condition)]
                     deps = ", ".join(f"{d.name} ({d.condition.replace('_', ' ')})" for d in pending)
-                    parts.append(f"{name} waiting for {deps}")
-                elif r.phase is Phase.STARTING:
-                    parts.append(f"{name} starting")
-            elapsed = time.monotonic() - began
-            self.printer.set_status(f"… {' · '.join(parts)}  ({elapsed:.1f} s)" if parts else None)
+                    parts.append(f"{name} waiting for {deps} ({now - since:.1f} s)")
+                    continue
+                waiting_since.pop(name, None)
+                if r.phase is Phase.STARTING:
+                    parts.append(f"{name} starting ({now - r.started_at:.1f} s)")
+            self.printer.set_status(f"… {' · '.join(parts)}" if parts else None)
             await asyncio.sleep(0.25)
 
     # -- watching -----------------------------------------------------------------------------
@@ -358,6 +383,8 @@ class Supervisor:
     def _on_signal(self, sig: signal.Signals) -> None:
         if self._stop_signal is None:
             self._stop_signal = sig
+            if sig == signal.SIGINT:
+                self.printer.after_echo()
             self.request_stop(f"{sig.name} received; press Ctrl-C again to kill at once")
         elif sig == signal.SIGINT and not self.force.is_set():
             self.printer.event("second interrupt: killing every service now", error=True)

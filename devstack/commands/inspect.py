@@ -8,7 +8,7 @@ import os
 
 from ..control.client import NotRunning, request
 from ..project import Project
-from ..report import env_lines, ports_rows, status_rows, table
+from ..report import PORTS_HEADER, env_lines, ports_rows, status_rows, table
 from .common import check_names, known_ports, shown
 
 __all__ = ("check", "env", "ports", "status")
@@ -40,7 +40,7 @@ def ports(project: Project, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"running": running, "services": services}, indent=2))
         return 0
-    print(table(["SERVICE", "NAME", "PORT", "URL", "PID", "STATE", "LISTENING"], ports_rows(services)))
+    print(table(PORTS_HEADER, ports_rows(services)))
     if not running:
         missing = [s["name"] for s in services if not s["ports"] and config.services[s["name"]].ports]
         note = f"; {', '.join(missing)} get ports on the first devstack up" if missing else ""

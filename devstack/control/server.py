@@ -29,21 +29,16 @@ from typing import TYPE_CHECKING
 
 from ..files import StateError, describe, state_error
 from ..grep import compile_grep
-from ..process import describe_exit
-from ..runner import Phase
+from ..readiness import READY, failure, settle
 from .http import HTTPError, HTTPServer, Request, Response, Stream
 from .paths import SocketPlace
 
 if TYPE_CHECKING:
-    from ..runner import Runner
     from ..supervisor import Supervisor
 
 __all__ = ("ControlServer",)
 
 log = logging.getLogger("devstack.control")
-
-READY = (Phase.HEALTHY, Phase.RUNNING)
-FAILED = (Phase.FAILED, Phase.NOT_STARTED, Phase.EXITED, Phase.STOPPED)
 
 
 def _refusal(sock: socket.socket | None) -> str | None:
@@ -203,26 +198,17 @@ class ControlServer:
         runners = [self.sup.runners[n] for n in names if n in self.sup.runners]
         try:
             async with asyncio.timeout(deadline):
-                await asyncio.gather(*(r.reached("healthy") for r in runners))
-                # Ready once is not ready now: a service may since have crashed and be restarting,
-                # been given up on, or stopped. The runner has no event for a change of phase, so
-                # look again shortly until every one has settled (only while a client waits).
-                # A crash counts as a failure at once, even with restarts to come: waiting out a crash
-                # loop's backoff until the timeout would tell the user nothing for minutes.
-                crashes = {r.service.name: r.crash_restarts for r in runners}
-                while not all(_settled(r, crashes) for r in runners) and not self.sup.stopping:  # noqa: ASYNC110
-                    await asyncio.sleep(SETTLE_POLL)
+                await settle(runners, lambda: self.sup.stopping)
         except TimeoutError:
             waiting = [r.service.name for r in runners if r.phase not in READY]
             return Response({"ok": False, "timeout": True, "waiting": waiting,
                              "services": {r.service.name: r.phase.value for r in runners}})
-        failed = [r.service.name for r in runners if _failure(r) is not None]
+        failed = [r.service.name for r in runners if failure(r) is not None]
         return Response({"ok": not failed, "timeout": False, "failed": failed,
-                         "why": {r.service.name: _failure(r) for r in runners if _failure(r)},
+                         "why": {r.service.name: failure(r) for r in runners if failure(r)},
                          "services": {r.service.name: r.phase.value for r in runners}})
 
 
-SETTLE_POLL = 0.05
 MAX_WAIT = 7 * 24 * 3600.0  # a week: longer than any wait a person or a CI job means
 
 
@@ -244,34 +230,6 @@ def _number(request: Request, key: str, default: float, *, low: float, high: flo
         raise HTTPError(400, f"{key}: expected {kind} from {low:g} to {high:g}, found {raw[:40]!r}")
     return value
 
-
-def _completed(r: Runner) -> bool:
-    return r.phase is Phase.EXITED and r.exit_code == 0
-
-
-def _crashing(r: Runner) -> bool:
-    """Waiting out the backoff after a crash (a restart asked for leaves ``exit_code`` alone)."""
-    return r.phase is Phase.RESTARTING and r.exit_code not in (None, 0) and r.crash_restarts > 0
-
-
-def _failure(r: Runner) -> str | None:
-    """Why ``r`` counts as failed for ``wait``, or None when it is ready (or completed)."""
-    if r.phase in READY or _completed(r):
-        return None
-    name = r.service.name
-    if _crashing(r) and r.exit_code is not None:
-        return f"{name} {describe_exit(r.exit_code)} and is restarting (restart {r.crash_restarts})"
-    if r.phase is Phase.EXITED and r.exit_code is not None:
-        return r.why or f"{name} {describe_exit(r.exit_code)}"
-    if r.phase in (Phase.STOPPED, Phase.STOPPING):
-        return r.why or f"{name} was stopped"
-    return r.why or f"{name} is {r.phase.value}"
-
-
-def _settled(r: Runner, crashes: dict[str, int]) -> bool:
-    """Ready, or failed (``crashes``: each one's crash restarts when the wait began)."""
-    return (r.phase in READY or r.phase in FAILED or r.phase is Phase.STOPPING
-            or r.crash_restarts > crashes[r.service.name] or _crashing(r))
 
 
 def _ndjson(t: float, name: str, text: str) -> bytes:
