@@ -15,10 +15,10 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .files import StateError, open_private, private_dir, read_private, write_private
+from .files import StateError, open_private, owner_of, private_dir, read_private, write_private
 
 __all__ = ("RunRecord", "already_running", "clear_run", "ensure_state_dir", "hold_project_lock",
-           "process_matches", "read_run", "write_run")
+           "process_matches", "read_run", "refuse_foreign", "write_run")
 
 RUN_FILE = "run.json"
 
@@ -31,6 +31,17 @@ def ensure_state_dir(path: Path) -> Path:
     if not os.path.lexists(ignore):
         write_private(ignore, "*\n")
     return path
+
+
+def refuse_foreign(state_dir: Path, what: str) -> None:
+    """Another user's stack (its ``.devstack/`` is theirs, 0700): say whose it is, rather than fail to
+    read it. ``what``: what only they can do ("read its logs")."""
+    try:
+        owner = os.lstat(state_dir).st_uid
+    except OSError:
+        return
+    if owner != os.getuid():
+        raise StateError(f"this stack belongs to {owner_of(owner)}: only they can {what}")
 
 
 def process_matches(pid: int, create_time: float) -> bool:

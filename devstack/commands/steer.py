@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -20,8 +19,9 @@ from ..config import Config
 from ..control.client import NotRunning, control_client, request
 from ..errors import DevstackError, UsageError
 from ..grep import Matcher, compile_grep
+from ..logfiles import read_logs
 from ..project import Project
-from ..state import read_run
+from ..state import read_run, refuse_foreign
 from .common import check_names
 
 __all__ = ("down", "logs", "restart", "start", "stop", "wait")
@@ -119,6 +119,7 @@ def logs(project: Project, args: argparse.Namespace) -> int:
     names = check_names(config, args.names)
     grep = _regex(args.grep)
     since = time.time() - args.since if args.since else None
+    refuse_foreign(config.state_dir, "read its logs")
     record = read_run(config.state_dir)
     width = max([len(n) for n in (names or config.services)] + [len("devstack")])
     if record is not None and record.alive and record.control:
@@ -130,25 +131,27 @@ def logs(project: Project, args: argparse.Namespace) -> int:
         if args.follow:
             params["follow"] = "1"
         try:
-            _print(_from_stack(config, params), width, args.json)
+            _print(_from_stack(config, params), width, args.json, flush=True)
         except KeyboardInterrupt:
             pass
         return 0
     if args.follow:
         raise NotRunning("no stack is running for this project: nothing to follow (devstack up first)")
-    lines = [e for e in _from_files(config, names)
-             if (since is None or e[0] >= since) and (grep is None or grep.search(e[2]))]
-    _print(lines[-args.lines:] if args.lines else lines, width, args.json)
+    logs_dir = Path(config.state_dir) / "logs"
+    files = {name: logs_dir / f"{name}.log" for name in names or config.services}
+    _print(read_logs(files, lambda e: grep is None or bool(grep.search(e[2])), args.lines, since),
+           width, args.json)
     return 0
 
 
-def _print(lines: Iterable[tuple[float, str, str]], width: int, as_json: bool) -> None:
+def _print(lines: Iterable[tuple[float, str, str]], width: int, as_json: bool, flush: bool = False) -> None:
+    """``flush``: each line as it comes (from a running stack); from the files, as fast as they read."""
     for t, name, text in lines:
         if as_json:
-            print(json.dumps({"time": t, "service": name, "line": text}), flush=True)
+            print(json.dumps({"time": t, "service": name, "line": text}), flush=flush)
         else:
             stamp = datetime.fromtimestamp(t).strftime("%H:%M:%S") if t else "--:--:--"
-            print(f"{stamp} {name:<{width}} | {text}", flush=True)
+            print(f"{stamp} {name:<{width}} | {text}", flush=flush)
 
 
 def _regex(pattern: str | None) -> Matcher | None:
@@ -170,24 +173,3 @@ def _from_stack(config: Config, params: dict[str, Any]) -> Iterator[tuple[float,
                         yield entry["time"], entry["service"], entry["line"]
         except httpx.TransportError:
             return
-
-
-_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d) (.*)$")
-
-
-def _from_files(config: Config, names: list[str]) -> Iterator[tuple[float, str, str]]:
-    """Lines of ``.devstack/logs/NAME.log`` (``ISO-TIME text`` each), merged in time order."""
-    entries: list[tuple[float, int, str, str]] = []
-    for name in names or list(config.services):
-        path = Path(config.state_dir) / "logs" / f"{name}.log"
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            continue
-        for i, line in enumerate(text.splitlines()):
-            m = _LOG_LINE.match(line)
-            t = datetime.fromisoformat(m.group(1)).timestamp() if m else 0.0
-            entries.append((t, i, name, m.group(2) if m else line))
-    entries.sort(key=lambda e: (e[0], e[2], e[1]))
-    for t, _, name, text in entries:
-        yield t, name, text

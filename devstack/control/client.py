@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DevstackError
-from ..state import RunRecord, read_run
+from ..state import RunRecord, read_run, refuse_foreign
 
 if TYPE_CHECKING:
     import httpx
@@ -34,6 +34,7 @@ CONNECT_RETRY = 3.0  # how long a refused connection to a live supervisor is tri
 def _running(state_dir: Path) -> RunRecord:
     """The running supervisor's record, once it names its socket. One that has just started opens it a
     moment after its services start: wait for it, with a deadline."""
+    refuse_foreign(state_dir, "see or steer it")
     deadline = time.monotonic() + STARTING_DEADLINE
     while True:
         record = read_run(state_dir)
