@@ -13,6 +13,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from conftest import wait_for
 from helpers.stack import Stack, run_devstack
 
 from .kit import assert_clean_output, survivors, tree_state, wait_no_survivors
@@ -50,7 +51,7 @@ def _refused(project: Path, *args: str) -> tuple[int, str]:
 def _runs_and_restarts(project: Path) -> str:
     """Run the stack until api has been restarted twice, Ctrl-C it; its output (exit code 130)."""
     with Stack(project, "up", "--no-timestamps", "--no-watch") as stack:
-        stack.wait_for_line(r"(?s)api restarting in .*api restarting in .*api restarting in", timeout=20)
+        wait_for(lambda: stack.output.count("api restarting in") >= 3, timeout=20, message="3 restarts")
         seen = list(survivors())
         stack.send(signal.SIGINT)
         code = stack.wait()
