@@ -364,8 +364,10 @@ def test_files_of_a_removed_service_go_the_others_stay(project: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     export(project, capsys, "systemd", toml='[services.a]\ncmd = "a"\n[services.b]\ncmd = "b"\n')
     (project / "out" / "notes.txt").write_text("mine\n")
-    export(project, capsys, "systemd", toml='[services.a]\ncmd = "a"\n')
     stack = stack_name(load_config(project / "devstack.toml"))
+    older = project / "out" / f"{stack}-b.env"  # as an earlier devstack version wrote it
+    older.write_text(older.read_text().replace("devstack 0.1.0", "devstack 0.0.9", 1))
+    export(project, capsys, "systemd", toml='[services.a]\ncmd = "a"\n')
     assert {p.name for p in (project / "out").iterdir()} == {
         f"{stack}-a.env", f"{stack}-a.service", f"{stack}.target", "notes.txt"}
 
