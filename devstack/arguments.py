@@ -97,6 +97,13 @@ def parser() -> argparse.ArgumentParser:
         "  devstack run -- env")
     oneoff.add_argument("words", nargs=argparse.REMAINDER, metavar="[NAME] -- CMD ...",
                         help="the service (optional), then -- and the command with its arguments")
+    attach = command(
+        "attach", "connect this terminal to an interactive service (a debugger, a REPL, a prompt)",
+        "For a service with interactive = true, which runs on a terminal of its own: keys go to it (Ctrl-C\n"
+        "included), its screen comes here, the window size follows this terminal's. Ctrl-P Ctrl-Q\n"
+        "detaches and leaves it running.",
+        "  devstack attach api")
+    attach.add_argument("name", metavar="NAME", help="the service")
     command("check", "validate the config without starting anything",
             "Reads devstack.toml (or the Procfile) and reports every problem at once, each with its file,\n"
             "line and key (exit 2), or prints ok and the services (exit 0).",

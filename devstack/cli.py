@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "check": "inspect",
     "config": "show",
     "run": "oneoff",
+    "attach": "attach",
     "ports": "inspect",
     "status": "inspect",
     "env": "inspect",

@@ -23,6 +23,7 @@ import psutil
 from .config import Service
 from .output import LineSink
 from .ports.activation import LISTEN_FD, place_listener, trampoline
+from .terminal import Terminal, controlling_tty
 from .tree import (
     INSTANCE_VAR,
     find_members,
@@ -33,7 +34,7 @@ from .tree import (
     unregister_child,
 )
 
-__all__ = ("ServiceProcess", "SpawnError", "describe_exit")
+__all__ = ("ServiceProcess", "SpawnError", "cannot_start", "describe_exit")
 
 log = logging.getLogger("devstack.process")
 
@@ -71,8 +72,9 @@ class _Protocol(asyncio.SubprocessProtocol):
 class ServiceProcess:
     def __init__(self, service: Service, run_token: str,
                  transport: asyncio.SubprocessTransport, protocol: _Protocol,
-                 instance: str | None = None) -> None:
+                 instance: str | None = None, terminal: Terminal | None = None) -> None:
         self.service = service
+        self.terminal = terminal  # interactive = true: the pty it runs on
         self.run_token = run_token
         self.instance = instance
         self._transport = transport
@@ -83,14 +85,19 @@ class ServiceProcess:
     @classmethod
     async def spawn(cls, service: Service, argv: list[str], env: dict[str, str], sink: LineSink,
                     run_token: str, *, listener: socket.socket | None = None,
-                    instance: str | None = None) -> ServiceProcess:
+                    instance: str | None = None, terminal: Terminal | None = None) -> ServiceProcess:
         """Start ``argv``. ``listener``: the listening socket to hand over at fd 3 (``socket = true``),
         through a shell that sets ``LISTEN_PID``. ``instance``: marks its processes apart from another
-        instance's of the same service (``DEVSTACK_INSTANCE``)."""
+        instance's of the same service (``DEVSTACK_INSTANCE``). ``terminal``: a pty to run on (stdin,
+        stdout and stderr, and its controlling terminal) instead of /dev/null and a pipe."""
         loop = asyncio.get_running_loop()
         protocol = _Protocol(sink)
         preexec = pdeathsig_preexec()
         extra: dict[str, Any] = {}
+        stdin, stdout, stderr = subprocess.DEVNULL, subprocess.PIPE, subprocess.STDOUT
+        if terminal is not None:
+            stdin = stdout = stderr = terminal.slave
+            preexec = _chain(preexec, controlling_tty)
         if instance is not None:
             env = {**env, INSTANCE_VAR: instance}
         if listener is not None:
@@ -102,21 +109,16 @@ class ServiceProcess:
             extra["pass_fds"] = (LISTEN_FD,)
         try:
             transport, _ = await loop.subprocess_exec(
-                lambda: protocol, *argv,
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                lambda: protocol, *argv, stdin=stdin, stdout=stdout, stderr=stderr,
                 cwd=service.cwd, env=env, start_new_session=True,
                 preexec_fn=preexec, **extra,
             )
-        except FileNotFoundError:
-            raise SpawnError(f"program not found: {argv[0]!r} (is it installed and on PATH?)") \
-                from None
-        except PermissionError:
-            raise SpawnError(f"permission denied running {argv[0]!r} (is it executable?)") \
-                from None
         except OSError as exc:
-            raise SpawnError(f"cannot start {argv[0]!r}: {exc.strerror}") from None
+            raise SpawnError(cannot_start(exc, argv[0])) from None
         register_child(transport.get_pid())
-        return cls(service, run_token, transport, protocol, instance)
+        if terminal is not None:
+            terminal.started()
+        return cls(service, run_token, transport, protocol, instance, terminal)
 
     @property
     def pgid(self) -> int:
@@ -189,8 +191,12 @@ class ServiceProcess:
         what the process printed last is read before the transport is closed."""
         try:
             await asyncio.wait_for(asyncio.shield(self._protocol.closed), DRAIN)
+            if self.terminal is not None:
+                await asyncio.wait_for(self.terminal.wait_closed(), DRAIN)
         except TimeoutError:
             pass
+        if self.terminal is not None:  # a daemon it left may hold the pty: its output is not the service's
+            self.terminal.close()
 
     async def _close(self) -> None:
         try:
@@ -211,6 +217,15 @@ def _chain(*parts: Callable[[], None] | None) -> Callable[[], None]:
             step()
 
     return preexec
+
+
+def cannot_start(exc: OSError, program: str) -> str:
+    """Why ``program`` could not be started, in plain words."""
+    if isinstance(exc, FileNotFoundError):
+        return f"program not found: {program!r} (is it installed and on PATH?)"
+    if isinstance(exc, PermissionError):
+        return f"permission denied running {program!r} (is it executable?)"
+    return f"cannot start {program!r}: {exc.strerror}"
 
 
 def describe_exit(code: int) -> str:

@@ -22,6 +22,7 @@ from .environment import HOST, render_argv, service_env
 from .ports import Listen
 from .ports.activation import open_listener
 from .process import ServiceProcess, SpawnError, describe_exit
+from .terminal import Terminal
 
 if TYPE_CHECKING:
     from .supervisor import Supervisor
@@ -279,6 +280,7 @@ class Runner:
         svc, printer, sup = self.service, self.sup.printer, self.sup
         self.env = service_env(sup.config, svc, sup.ports, sup.record.token)
         self._instances += 1
+        terminal = Terminal(printer.sink(svc.name)) if svc.interactive else None
         try:
             if svc.socket and self._listener is None:
                 try:
@@ -289,8 +291,10 @@ class Runner:
             process = await ServiceProcess.spawn(
                 svc, render_argv(sup.config, sup.ports, svc), self.env, printer.sink(svc.name),
                 sup.record.token, listener=self._listener,
-                instance=str(self._instances) if svc.reload == "overlap" else None)
+                instance=str(self._instances) if svc.reload == "overlap" else None, terminal=terminal)
         except SpawnError as exc:
+            if terminal is not None:
+                terminal.close()
             return str(exc)
         self.process = process
         self.started_at = time.monotonic()

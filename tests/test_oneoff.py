@@ -4,11 +4,13 @@ interrupted."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pexpect
@@ -114,42 +116,38 @@ LEAVES = "import os, subprocess, time\n" \
          "time.sleep(60)\n"
 
 
-def test_ctrl_c_during_run_leaves_nothing(project: Path) -> None:
-    stack(project)
-    proc = subprocess.Popen([*DEVSTACK, "run", "worker", "--", *python(LEAVES)], cwd=project,
-                            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            start_new_session=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        left = int(line.split()[1])
-        assert alive(left)
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground process group
-        assert proc.wait(10) == 130
-        wait_for(lambda: not alive(left), timeout=5, message=f"the command's child {left} to be stopped")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        assert proc.stdout is not None
-        proc.stdout.close()
-
-
-def test_sigterm_to_devstack_is_passed_on_and_what_is_left_is_stopped(project: Path) -> None:
-    stack(project)
+@contextlib.contextmanager
+def leaving(project: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """``devstack run`` of a command that starts a process in a session of its own (which no signal to
+    the command's group reaches): devstack's process, and that process's pid."""
     proc = subprocess.Popen([*DEVSTACK, "run", "worker", "--", *python(LEAVES)], cwd=project,
                             env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             start_new_session=True)
     try:
         assert proc.stdout is not None
         left = int(proc.stdout.readline().split()[1])
-        command = [p for p in psutil.Process(proc.pid).children() if p.pid != left][0]
-        proc.send_signal(signal.SIGTERM)  # to devstack alone
-        assert proc.wait(10) == 143
-        wait_for(lambda: not alive(left) and not alive(command.pid), timeout=5, message="nothing left")
+        assert alive(left)
+        yield proc, left
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         assert proc.stdout is not None
         proc.stdout.close()
+
+
+def test_ctrl_c_during_run_leaves_nothing(project: Path) -> None:
+    stack(project)
+    with leaving(project) as (proc, left):
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground process group
+        assert proc.wait(10) == 130
+        wait_for(lambda: not alive(left), timeout=5, message=f"the command's child {left} to be stopped")
+
+
+def test_sigterm_to_devstack_is_passed_on_and_what_is_left_is_stopped(project: Path) -> None:
+    stack(project)
+    with leaving(project) as (proc, left):
+        command = [p for p in psutil.Process(proc.pid).children() if p.pid != left][0]
+        proc.send_signal(signal.SIGTERM)  # to devstack alone
+        assert proc.wait(10) == 143
+        wait_for(lambda: not alive(left) and not alive(command.pid), timeout=5, message="nothing left")

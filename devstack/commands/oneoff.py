@@ -41,7 +41,7 @@ LEFTOVER_GRACE = 1.0
 
 
 class CommandNotFound(DevstackError):
-    exit_code = 127  # as a shell says it
+    exit_code = 127  # as a shell says it (it cannot be started)
 
 
 def _split(words: list[str]) -> tuple[str | None, list[str]]:
@@ -72,6 +72,7 @@ def _environment(config: Config, name: str | None, token: str) -> tuple[dict[str
 
 
 def run(project: Project, args: argparse.Namespace) -> int:
+    from ..process import cannot_start
     from ..tree import find_members, kill_all, pdeathsig_preexec, reap_orphans, set_child_subreaper
 
     config = project.config
@@ -92,12 +93,8 @@ def run(project: Project, args: argparse.Namespace) -> int:
     try:
         try:
             child = subprocess.Popen(command, env=env, cwd=cwd, preexec_fn=_restore(pdeathsig_preexec()))
-        except FileNotFoundError:
-            raise CommandNotFound(f"program not found: {command[0]!r} (is it installed and on PATH?)") \
-                from None
-        except PermissionError:
-            raise CommandNotFound(f"permission denied running {command[0]!r} (is it executable?)") \
-                from None
+        except OSError as exc:
+            raise CommandNotFound(cannot_start(exc, command[0])) from None
 
         def forward(sig: int, _: types.FrameType | None) -> None:
             if child.poll() is None:

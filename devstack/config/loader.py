@@ -74,6 +74,7 @@ SERVICE_KEYS: dict[str, Callable[[Any], Any]] = {
     "max_restarts": lambda v: parse_int(v, low=0, high=1_000_000),
     "profiles": parse_profiles,
     "enabled": parse_bool,  # false (in devstack.local.toml, say): the service is not part of the stack
+    "interactive": parse_bool,
 }
 HEALTH_KEYS: dict[str, Callable[[Any], Any]] = {
     "http": parse_str,

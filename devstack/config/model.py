@@ -78,6 +78,7 @@ class Service:
     restart: RestartPolicy = "on-failure"  # "no" for one-shot tasks (see loader)
     max_restarts: int | None = None  # None: unlimited
     profiles: tuple[str, ...] = ()  # started only when one is active; () always
+    interactive: bool = False  # runs on a pty of its own, for devstack attach
 
     @property
     def argv(self) -> list[str]:

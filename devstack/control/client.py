@@ -17,7 +17,7 @@ from ..state import RunRecord, read_run, refuse_foreign
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ("NotRunning", "control_client", "request")
+__all__ = ("NotRunning", "control_client", "control_socket", "request")
 
 TIMEOUT = 10.0
 NO_STACK = "no stack is running for this project (start one with devstack up)"
@@ -57,6 +57,14 @@ def control_client(state_dir: Path, timeout: float | None = TIMEOUT) -> httpx.Cl
     if not record.alive:  # a record and a socket left by a supervisor that was killed
         raise NotRunning(NO_STACK)
     return _client(record, timeout, retries=3)  # a refused connect is tried again: 0.5 s, then 1 s
+
+
+def control_socket(state_dir: Path) -> str:
+    """The path of the running stack's control socket, for a connection that leaves HTTP (attach)."""
+    record = _running(state_dir)
+    if not record.alive or record.control is None:
+        raise NotRunning(NO_STACK)
+    return record.control
 
 
 def _client(record: RunRecord, timeout: float | None, retries: int = 0) -> httpx.Client:

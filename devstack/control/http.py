@@ -25,7 +25,7 @@ import h11
 
 from ..aio import first
 
-__all__ = ("HTTPError", "HTTPServer", "Request", "Response", "Route", "Stream")
+__all__ = ("HTTPError", "HTTPServer", "Request", "Response", "Route", "Stream", "Upgrade")
 
 log = logging.getLogger("devstack.control")
 
@@ -51,6 +51,7 @@ class Request:
     path: str
     query: dict[str, list[str]]
     body: bytes
+    upgrade: str = ""  # the protocol an Upgrade header asks for
 
     def arg(self, key: str, default: str | None = None) -> str | None:
         """The last value of query parameter ``key``."""
@@ -84,11 +85,20 @@ class Stream:
     content_type: str = "application/x-ndjson"
 
 
-Route = Callable[[Request], Awaitable[Response | Stream]]
+@dataclass(frozen=True)
+class Upgrade:
+    """The connection leaves HTTP (101 Switching Protocols, to ``protocol``): ``serve`` gets the
+    streams, and what the client sent beyond its request, for as long as it keeps the connection."""
+
+    protocol: str
+    serve: Callable[[asyncio.StreamReader, asyncio.StreamWriter, bytes], Awaitable[None]]
+
+
+Route = Callable[[Request], Awaitable[Response | Stream | Upgrade]]
 Authorise = Callable[[socket.socket | None], str | None]  # a refusal, or None to serve the peer
 
 _REASONS = {200: b"OK", 400: b"Bad Request", 403: b"Forbidden", 404: b"Not Found", 405: b"Method Not Allowed",
-            413: b"Content Too Large", 500: b"Internal Server Error"}
+            409: b"Conflict", 413: b"Content Too Large", 500: b"Internal Server Error"}
 
 
 class HTTPServer:
@@ -126,6 +136,15 @@ class HTTPServer:
                 if isinstance(answer, Stream):
                     await self._stream(conn, reader, writer, answer)
                     return  # a stream ends its connection
+                if isinstance(answer, Upgrade):
+                    if request.upgrade.lower() != answer.protocol:
+                        answer = Response({"error": f"this route needs Upgrade: {answer.protocol}"}, 400)
+                    else:
+                        headers = [("Upgrade", answer.protocol), ("Connection", "Upgrade")]
+                        writer.write(conn.send(h11.InformationalResponse(status_code=101, headers=headers)))
+                        await writer.drain()
+                        await answer.serve(reader, writer, conn.trailing_data[0])
+                        return
                 self._respond(conn, writer, answer)
                 await writer.drain()
                 if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
@@ -157,12 +176,13 @@ class HTTPServer:
             elif isinstance(event, h11.EndOfMessage):
                 assert head is not None
                 target = urlsplit(head.target.decode("ascii", "replace"))
+                upgrade = next((v.decode("ascii", "replace") for k, v in head.headers if k == b"upgrade"), "")
                 return Request(head.method.decode("ascii"), target.path,
-                               parse_qs(target.query, keep_blank_values=True), bytes(body))
+                               parse_qs(target.query, keep_blank_values=True), bytes(body), upgrade)
             else:  # ConnectionClosed, or PAUSED after a request a client never finished
                 return None
 
-    async def _answer(self, request: Request) -> Response | Stream:
+    async def _answer(self, request: Request) -> Response | Stream | Upgrade:
         route = self.routes.get((request.method, request.path))
         if route is None:
             allowed = any(path == request.path for _, path in self.routes)

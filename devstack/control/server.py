@@ -12,6 +12,7 @@ directory, and every connection's peer credentials (SO_PEERCRED) are checked aga
     POST /down                         stop the whole stack, as Ctrl-C does
     GET  /logs?name=..&n=..&follow=1   recent lines, then (follow) new ones as they come
     GET  /wait?name=..&timeout=..      answer when the services are ready, or one failed
+    POST /attach?name=..               (Upgrade: devstack-attach) a terminal on an interactive service
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING
 from ..files import StateError, describe, state_error
 from ..grep import compile_grep
 from ..readiness import READY, failure, settle
+from .attach import attach_route
 from .http import HTTPError, HTTPServer, Request, Response, Stream
 from .paths import SocketPlace
 
@@ -63,6 +65,7 @@ class ControlServer:
             ("POST", "/down"): self.down,
             ("GET", "/logs"): self.logs,
             ("GET", "/wait"): self.wait,
+            ("POST", "/attach"): attach_route(sup),
         }, authorise=_refusal)
 
     async def start(self) -> None:
