@@ -129,8 +129,10 @@ def parser() -> argparse.ArgumentParser:
             "with a note for each finding (a port ignored, a service exposed on 0.0.0.0).",
             "  devstack ports\n  devstack ports --json", json=True)
     command("status", "state, pid, port, uptime, restarts and last exit of every service",
-            "Asks the running stack (exit 1 when none runs). RESTARTS counts restarts; EXIT is the last\n"
-            "exit code; NOTE says why a service is not ready, or what devstack found.",
+            "Asks the running stack (exit 1 when none runs). RESTARTS counts crash restarts (and those\n"
+            "after a failed health check), RELOADS the ones asked for (a file change, devstack restart);\n"
+            "EXIT is the last exit code, or the signal that ended it (SIGTERM); NOTE says why a service\n"
+            "is not ready, and every finding about its ports.",
             "  devstack status\n  devstack status --json", json=True)
     env = command("env", "the variables devstack gives a service",
                   "PORT, HOST, every service's S_PORT / S_URL, env files and env, as the service gets them\n"

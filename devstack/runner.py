@@ -59,7 +59,9 @@ class Runner:
         self.phase = Phase.PENDING
         self.process: ServiceProcess | None = None
         self.exit_code: int | None = None
-        self.restarts = 0
+        self.restarts = 0  # every restart: crashes, a failed health check, and those asked for...
+        self.reloads = 0  # ...of which these were asked for (a file change, devstack restart)
+        self._deliberate = True  # the restart asked for now is one of those
         self.started_at = 0.0  # monotonic time of the last spawn
         self.why = ""  # why it failed or was not started
         self.env: dict[str, str] = {}
@@ -154,7 +156,7 @@ class Runner:
         self.phase = Phase.UNHEALTHY
         self.sup.printer.event(message, self.service.name, error=True)
         if self.service.restart != "no":  # on-failure and always restart what stopped answering
-            self.request_restart(f"{message}; restart = \"{self.service.restart}\"")
+            self.request_restart(f"{message}; restart = \"{self.service.restart}\"", deliberate=False)
 
     def mark_never_ready(self, message: str) -> None:
         if self.phase is Phase.RUNNING and self.service.health.kind == "port":
@@ -164,6 +166,8 @@ class Runner:
         self._decided.set()
         self._resolve_restarted()
         self.sup.printer.event(message, self.service.name, error=True)
+        if self.contract.expected():  # where it listens instead is usually why (told once)
+            self.contract.check(listening_expected=True)
 
     def snapshot(self, listens: list[Listen] | None = None) -> dict[str, Any]:
         """Its state for the control API; ``listens``: its sockets, when the caller looked them up for
@@ -177,6 +181,7 @@ class Runner:
             "ports": dict(self.sup.ports.get(self.service.name, {})),
             "uptime": round(time.monotonic() - self.started_at, 3) if alive else None,
             "restarts": self.restarts,
+            "reloads": self.reloads,
             "exit_code": self.exit_code,
             "why": self.why or None,
             "scheme": self.service.scheme,
@@ -239,6 +244,7 @@ class Runner:
             self._restart.clear()
             self._decided.clear()
             self.restarts += 1  # so its next ready line says "restarted", and status counts it
+            self.reloads += 1
             if self.restart_reason:
                 printer.event(f"{svc.name} starting again: {self.restart_reason}", svc.name)
                 self.restart_reason = None
@@ -420,12 +426,14 @@ class Runner:
 
     # -- restart and stop ---------------------------------------------------------------------
 
-    def request_restart(self, reason: str | None = None) -> asyncio.Future[None]:
+    def request_restart(self, reason: str | None = None, *, deliberate: bool = True) -> asyncio.Future[None]:
         """Ask for a restart (``reason`` is printed); the future completes when the new instance is
-        ready (or has ended)."""
+        ready (or has ended). ``deliberate``: asked for (a change, devstack restart), counted as a
+        reload; not a failed health check's."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._restarted.append(fut)
         self.restart_reason = reason
+        self._deliberate = deliberate
         self._restart.set()
         return fut
 
@@ -459,6 +467,7 @@ class Runner:
         self._stop_monitor()
         self.phase = Phase.RESTARTING
         self.restarts += 1
+        self.reloads += self._deliberate
         reason = f": {self.restart_reason}" if self.restart_reason else ""
         self.restart_reason = None
         printer.event(f"{svc.name} restarting{reason} (overlap: pid {old.pid} serves until the new "
@@ -509,6 +518,7 @@ class Runner:
         assert proc is not None
         self.phase = Phase.RESTARTING
         self.restarts += 1
+        self.reloads += self._deliberate
         if self.restart_reason:
             name = self.service.name
             self.sup.printer.event(f"{name} restarting: {self.restart_reason}", name)

@@ -79,7 +79,8 @@ def test_status_and_ports_describe_the_running_stack(project: Path) -> None:
 
         code, out, _ = devstack(project, "status")
         header, *rows = out.splitlines()
-        assert header.split() == ["SERVICE", "STATE", "PID", "PORT", "UPTIME", "RESTARTS", "EXIT", "NOTE"]
+        assert header.split() == ["SERVICE", "STATE", "PID", "PORT", "UPTIME", "RESTARTS", "RELOADS", "EXIT",
+                                  "NOTE"]
         assert rows[0].split()[:4] == ["db", "healthy", str(pids["db"]), str(port)]
         assert rows[2].split()[:3] == ["worker", "running", str(pids["worker"])]
 

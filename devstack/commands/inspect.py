@@ -8,7 +8,7 @@ import os
 
 from ..control.client import NotRunning, request
 from ..project import Project
-from ..report import PORTS_HEADER, env_lines, ports_rows, status_rows, table
+from ..report import PORTS_HEADER, STATUS_HEADER, env_lines, ports_rows, status_rows, table
 from .common import check_names, known_ports, shown
 
 __all__ = ("check", "env", "ports", "status")
@@ -53,8 +53,7 @@ def status(project: Project, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(snapshot, indent=2))
         return 0
-    print(table(["SERVICE", "STATE", "PID", "PORT", "UPTIME", "RESTARTS", "EXIT", "NOTE"],
-                status_rows(snapshot["services"])))
+    print(table(STATUS_HEADER, status_rows(snapshot["services"])))
     return 0
 
 

@@ -8,6 +8,7 @@ import asyncio
 import os
 import sys
 import time
+from typing import Any
 
 from ..control.client import NotRunning, request
 from ..environment import write_env_file
@@ -107,17 +108,33 @@ def up_detached(project: Project, args: argparse.Namespace) -> int:
         print(f"\nstack running in the background (pid {pid}); output in {log_path}; "
               "devstack down stops it")
         return 0
+    _report_failure(project, result, pid)
+    return 1
+
+
+def _report_failure(project: Project, result: dict[str, Any], pid: int) -> None:
+    """Which services failed and why, what devstack found about their ports, and their last lines in
+    the form of everything else (``HH:MM:SS name | line``)."""
+    from .steer import last_lines
+
     failed = result.get("failed") or result.get("waiting") or []
     why = result.get("why", {})
     reason = "timed out waiting for" if result.get("timeout") else "failed:"
     print(f"devstack: {reason} {', '.join(failed)}", file=sys.stderr)
+    try:
+        findings = {s["name"]: s.get("findings") or [] for s in request(
+            project.state_dir, "GET", "/status")["services"]}
+    except NotRunning:
+        findings = {}
+    width = max([len(n) for n in failed] + [len("devstack")])
     for name in failed:
         if why.get(name):
             print(f"  {why[name]}", file=sys.stderr)
-        print(f"--- last lines of {name}:", file=sys.stderr)
-        print(_tail(logs / f"{name}.log", 10), file=sys.stderr)
+        for finding in findings.get(name, []):
+            print(f"  {finding['message']}", file=sys.stderr)
+        print(f"last lines of {name}:", file=sys.stderr)
+        print("\n".join(last_lines(project.config, name, 10, width)), file=sys.stderr)
     print(f"(the stack keeps running in the background, pid {pid}: devstack down stops it)", file=sys.stderr)
-    return 1
 
 
 def _exited(pid: int) -> bool:

@@ -150,8 +150,25 @@ def _print(lines: Iterable[tuple[float, str, str]], width: int, as_json: bool, f
         if as_json:
             print(json.dumps({"time": t, "service": name, "line": text}), flush=flush)
         else:
-            stamp = datetime.fromtimestamp(t).strftime("%H:%M:%S") if t else "--:--:--"
-            print(f"{stamp} {name:<{width}} | {text}", flush=flush)
+            print(_line(t, name, text, width), flush=flush)
+
+
+def _line(t: float, name: str, text: str, width: int) -> str:
+    """``HH:MM:SS name | text``, as the stack's own stream shows it."""
+    stamp = datetime.fromtimestamp(t).strftime("%H:%M:%S") if t else "--:--:--"
+    return f"{stamp} {name:<{width}} | {text}"
+
+
+def last_lines(config: Config, name: str, n: int, width: int) -> list[str]:
+    """The last ``n`` lines of ``name`` (with devstack's own about it) as ``devstack logs`` prints them:
+    from the running stack, else from its log file."""
+    record = read_run(config.state_dir)
+    if record is not None and record.alive and record.control:
+        entries = list(_from_stack(config, {"name": [name], "n": n}))
+    else:
+        path = Path(config.state_dir) / "logs" / f"{name}.log"
+        entries = list(read_logs({name: path}, lambda e: True, n, None))
+    return [_line(t, svc, text, width) for t, svc, text in entries]
 
 
 def _regex(pattern: str | None) -> Matcher | None:
