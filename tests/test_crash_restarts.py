@@ -58,7 +58,7 @@ def test_status_counts_crash_restarts_and_the_given_up_service(project: Path) ->
         assert by_name["steady"]["restarts"] == 0 and by_name["steady"]["state"] == "running"
         table = run_devstack(["status"], project).stdout
         row = next(line for line in table.splitlines() if line.startswith("crash"))
-        assert row.split()[:4] == ["crash", "failed", "2", "3"] and "given up" in row
+        assert row.split()[:5] == ["crash", "failed", "2", "0", "3"] and "given up" in row  # 0 reloads
 
 
 def test_backoff_resets_after_a_stable_uptime(project: Path) -> None:
