@@ -51,6 +51,8 @@ def stack_env(config: Config, ports: Ports, addressing: Addressing = LOCAL) -> d
     and canonical ``DEVSTACK_API_PORT`` / ``DEVSTACK_API_URL`` copies that no other tool uses."""
     env: dict[str, str] = {}
     for name, svc in config.services.items():
+        if not svc.ports:  # port = false: nothing to reach it at, so no WORKER_HOST either
+            continue
         host = addressing.host(name)
         env[f"{env_prefix(name)}_HOST"] = host
         for key, port in ports.get(name, {}).items():

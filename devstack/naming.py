@@ -26,5 +26,8 @@ def port_variables(name: str, key: str) -> list[tuple[str, bool]]:
 
 
 def generated_names(name: str, port_keys: Iterable[str]) -> list[str]:
-    """Every variable devstack sets in every service's environment about service ``name``."""
-    return [f"{env_prefix(name)}_HOST", *(var for key in port_keys for var, _ in port_variables(name, key))]
+    """Every variable devstack sets in every service's environment about service ``name`` (none for a
+    service without ports)."""
+    keys = list(port_keys)
+    host = [f"{env_prefix(name)}_HOST"] if keys else []
+    return [*host, *(var for key in keys for var, _ in port_variables(name, key))]

@@ -58,6 +58,7 @@ def test_environment_names_values_and_precedence(project: Path) -> None:
         assert worker["MY_API_ADMIN_URL"] == f"http://127.0.0.1:{api['MY_API_ADMIN_PORT']}"
         assert worker["MY_API_HOST"] == "127.0.0.1"
         assert "PORT" not in worker and "WORKER_PORT" not in worker  # port = false
+        assert "WORKER_HOST" not in worker and "WORKER_HOST" not in api
         assert api["DEVSTACK_SERVICE"] == "my-api" and worker["DEVSTACK_SERVICE"] == "worker"
         # precedence: service env > generated > env file > inherited
         assert api["OVERRIDDEN"] == "service"
@@ -69,6 +70,7 @@ def test_environment_names_values_and_precedence(project: Path) -> None:
         assert "HOSTNAME" not in api
     shell = (project / ".devstack" / "env").read_text()
     assert f"MY_API_PORT={port}" in shell
+    assert "WORKER_HOST" not in shell  # nothing to reach a service without a port at
     out = run_devstack(["env", "my-api"], project)
     assert out.returncode == 0 and f"PORT={port}" in out.stdout.splitlines()
 

@@ -105,7 +105,7 @@ COLLISIONS = {
                        'services "x" and "devstack-x" both become DEVSTACK_X_PORT'),
     "named port": ({"a": {"cmd": "true", "ports": ["b"]}, "a-b": {"cmd": "true"}},
                    'services "a" and "a-b" both become A_B_PORT'),
-    "same prefix": ({"my-api": {"cmd": "true", "port": False}, "my_api": {"cmd": "true", "port": False}},
+    "same prefix": ({"my-api": {"cmd": "true"}, "my_api": {"cmd": "true"}},
                     'services "my-api" and "my_api" both become MY_API_HOST'),
 }
 
