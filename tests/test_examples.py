@@ -1,6 +1,7 @@
 """The stacks the repository ships, end to end: the root devstack.toml (examples/demo) and the stacks in
 examples/ with real parts (PostgreSQL, Redis, Vite, uvicorn). Each runs the real ``devstack up`` on a
-copy in a temporary directory, never on the repository's own files.
+copy in a temporary directory, never on the repository's own files, and a copy of the files as committed
+(``helpers.committed``): an edit a README suggests ("edit api.py") does not make them fail.
 
 Parts that are not installed (``bash scripts/install-test-deps`` installs them) skip their test, saying
 which part is missing."""
@@ -22,10 +23,10 @@ from typing import Any
 import httpx
 import pytest
 from conftest import wait_for
+from helpers.committed import REPO, committed
 from helpers.load import Client
 from helpers.stack import Stack, alive, clean_env, run_devstack
 
-REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 VENV_BIN = str(Path(sys.executable).parent)
 
@@ -37,10 +38,9 @@ def http() -> Iterator[httpx.Client]:
 
 
 def copy_example(name: str, dest: Path) -> Path:
-    """examples/NAME copied into ``dest`` (without state, caches or node_modules, which is linked)."""
+    """examples/NAME as committed, in ``dest`` (its installed node_modules, if any, linked)."""
     src = EXAMPLES / name
-    shutil.copytree(src, dest, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns(".devstack", "node_modules", "__pycache__"))
+    committed(f"examples/{name}", dest)
     if (src / "node_modules").is_dir():
         (dest / "node_modules").symlink_to(src / "node_modules")
     return dest
@@ -83,7 +83,7 @@ def ports_json(root: Path) -> dict[str, Any]:
 
 def test_root_stack_page_reaches_api_reloads_on_edit_and_stops_clean(project: Path,
                                                                       http: httpx.Client) -> None:
-    shutil.copy(REPO / "devstack.toml", project / "devstack.toml")
+    committed("devstack.toml", project / "devstack.toml")
     copy_example("demo", project / "examples" / "demo")
     with Stack(project, "up", "--no-timestamps", env=clean_env(WORKER_INTERVAL="0.2")) as stack:
         pids = stack.started("api", "web", "worker", timeout=15)
