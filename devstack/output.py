@@ -246,6 +246,13 @@ class Printer:
         except OSError:
             pass  # none yet; or it cannot be moved, and opening it says why
 
+    def reopen_logs(self) -> None:
+        """Log files were removed under the stack: the next lines go into new ones."""
+        self.close()
+        self._dropped.clear()
+        if self.log_dir is not None:
+            private_dir(self.log_dir)
+
     def close(self) -> None:
         for fd in self._log_fds.values():
             with contextlib.suppress(OSError):

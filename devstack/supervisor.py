@@ -30,6 +30,7 @@ from .files import StateError
 from .graph import dependents, stop_before, with_dependencies
 from .guardian import CLEAN, start_guardian
 from .health import HealthMonitor, HealthState, Prober
+from .keeper import keep_state_dir
 from .output import Printer
 from .ports import Listen, listening
 from .readiness import failure, settle
@@ -112,6 +113,7 @@ class Supervisor:
                 self._launch(runner)
             progress = asyncio.create_task(self._progress(), name="progress")
             ready = asyncio.create_task(self._announce_ready(), name="ready line")
+            keeper = asyncio.create_task(keep_state_dir(self, control), name="state keeper")
             if not self.runners:
                 self._idle.set()
             await first(self._stop.wait(), self._idle.wait())
@@ -121,6 +123,7 @@ class Supervisor:
                 self.printer.event("all services have ended")
             progress.cancel()
             ready.cancel()
+            keeper.cancel()
             self.printer.set_status(None)
             await asyncio.gather(*self._tasks.values())
             if not self._stop.is_set():
@@ -346,6 +349,8 @@ class Supervisor:
         try:
             state.write_run(self.config.state_dir, self.record)
         except StateError as exc:
+            if not os.path.isdir(self.config.state_dir):
+                return  # removed under the stack: the keeper makes it again, and writes the record
             if not self._record_failed:
                 self._record_failed = True
                 self.printer.event(f"{exc} (the run's record); the stack goes on without it", error=True)

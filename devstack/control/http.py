@@ -109,8 +109,11 @@ class HTTPServer:
         self._connections: set[asyncio.Task[Any]] = set()
 
     async def start(self, sock: socket.socket) -> None:
-        """Serve on ``sock``, a bound Unix socket."""
-        self._server = await asyncio.start_unix_server(self._serve, sock=sock, backlog=BACKLOG)
+        """Serve on ``sock``, a bound Unix socket (again: it replaces the listener, connections stay)."""
+        old, self._server = self._server, await asyncio.start_unix_server(self._serve, sock=sock,
+                                                                          backlog=BACKLOG)
+        if old is not None:
+            old.close()
 
     async def close(self) -> None:
         """Stop listening and end every connection (a follower's stream included)."""
