@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ("ConfigError", "DevstackError", "PortError", "Problem", "UsageError")
+__all__ = ("ConfigError", "DevstackError", "PortError", "Problem", "UsageError", "describe_error")
 
 
 class DevstackError(Exception):
@@ -65,3 +65,17 @@ class ConfigError(DevstackError):
             files = sorted({p.file for p in self.problems})
             lines.append(f"{n} problems in {', '.join(files)}")
         return "\n".join(lines)
+
+
+def describe_error(exc: BaseException) -> str:
+    """An unexpected error in one line, with where it was raised (its innermost frame), for the
+    messages that must never be a traceback: ``OSError: [Errno 28] No space left on device (at
+    runner.py:312 in _spawn)``."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if tb is None:
+        return text
+    code = tb.tb_frame.f_code
+    return f"{text} (at {code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno} in {code.co_name})"

@@ -9,6 +9,7 @@ nothing of it is left.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import shutil
 import signal
@@ -20,6 +21,7 @@ from typing import Any
 
 import psutil
 
+from . import failpoints
 from .config import Service
 from .output import LineSink
 from .ports.activation import LISTEN_FD, place_listener, trampoline
@@ -34,7 +36,7 @@ from .tree import (
     unregister_child,
 )
 
-__all__ = ("ServiceProcess", "SpawnError", "cannot_start", "describe_exit")
+__all__ = ("TRANSIENT", "ServiceProcess", "SpawnError", "cannot_start", "describe_exit")
 
 log = logging.getLogger("devstack.process")
 
@@ -43,8 +45,15 @@ KILL_CONFIRM = 2.0  # how long SIGKILLed processes get to disappear
 DRAIN = 0.2  # how long the last output of an exited process is waited for
 
 
+# the machine is out of something for a while (descriptors, processes, memory, disk): another try,
+# after the crash backoff, may well succeed, so these never give a service up for good
+TRANSIENT = frozenset({errno.EMFILE, errno.ENFILE, errno.EAGAIN, errno.ENOMEM, errno.ENOSPC})
+
+
 class SpawnError(Exception):
-    pass
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient  # the machine ran out of something: try again after the backoff
 
 
 class _Protocol(asyncio.SubprocessProtocol):
@@ -108,13 +117,14 @@ class ServiceProcess:
             preexec = _chain(preexec, place_listener(listener))
             extra["pass_fds"] = (LISTEN_FD,)
         try:
+            failpoints.check("spawn", service.name)
             transport, _ = await loop.subprocess_exec(
                 lambda: protocol, *argv, stdin=stdin, stdout=stdout, stderr=stderr,
                 cwd=service.cwd, env=env, start_new_session=True,
                 preexec_fn=preexec, **extra,
             )
         except OSError as exc:
-            raise SpawnError(cannot_start(exc, argv[0])) from None
+            raise SpawnError(cannot_start(exc, argv[0]), exc.errno in TRANSIENT) from None
         register_child(transport.get_pid())
         if terminal is not None:
             terminal.started()

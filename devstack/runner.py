@@ -8,17 +8,22 @@ A ``Runner`` is owned by the ``Supervisor`` and runs as one asyncio task. Others
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
+import os
+import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from . import failpoints
 from .aio import first
 from .config import Service
 from .contract_watch import PortContract, by_port
 from .environment import HOST, render_argv, service_env
+from .errors import describe_error
 from .ports import Listen
 from .ports.activation import open_listener
 from .process import ServiceProcess, SpawnError, describe_exit
@@ -86,6 +91,7 @@ class Runner:
         self._previous: ServiceProcess | None = None  # reload = "overlap": the instance being replaced
         self._instance_ready = asyncio.Event()  # the current instance has been ready
         self._instances = 0
+        self._spawn_transient = False  # the last failed start failed for want of a resource
 
     # -- what dependents wait on ----------------------------------------------------------------
 
@@ -206,7 +212,8 @@ class Runner:
 
     async def run(self) -> None:
         try:
-            await self._live()
+            if await self._dependencies_hold():
+                await self._supervise()
         finally:
             # its task has ended (stopped, parked at shutdown, or not started): nothing will change any
             # more, and a dependent still waiting on it must not wait forever
@@ -215,10 +222,68 @@ class Runner:
                 self._listener.close()
                 self._listener = None
 
+    async def _supervise(self) -> None:
+        """``_live``, kept going whatever goes wrong inside it: an unexpected error (a full disk, a
+        descriptor limit, a bug) is reported with where it happened, the instance is stopped, and the
+        service is restarted after the crash backoff (or marked failed, with the reason, once
+        ``max_restarts`` is used up). No error ends a service's supervision silently."""
+        while True:
+            try:
+                await self._live()
+                return
+            except Exception as exc:  # (CancelledError is not an Exception: a cancel still ends it)
+                if not await self._recover(exc):
+                    return
+
+    async def _recover(self, exc: Exception) -> bool:
+        """After an unexpected error: stop what runs, wait out the backoff; True to start again."""
+        svc, sup = self.service, self.sup
+        what = f"{svc.name}: unexpected error while devstack supervised it: {describe_error(exc)}"
+        try:
+            self._stop_monitor()
+            proc = self.process
+            if proc is not None and not (proc.exited and not proc.members()):
+                await self._kill_anyway(proc)
+            self._exited.set()
+            if sup.stopping:
+                self.phase = Phase.STOPPED
+                sup.printer.event(what, svc.name, error=True)
+                return False
+            if svc.max_restarts is not None and self.crash_restarts >= svc.max_restarts:
+                self.phase, self.why = Phase.FAILED, what
+                sup.printer.event(f"{what}; given up after {self.crash_restarts} restarts "
+                                  f"(max_restarts = {svc.max_restarts})", svc.name, error=True)
+                self._decided.set()
+                self._resolve_restarted()
+                return False
+            delay = self._next_delay()
+            self.crash_restarts += 1
+            self.phase = Phase.RESTARTING
+            sup.printer.event(f"{what}; its processes are stopped, restarting it in {delay:g} s "
+                              f"(restart {self.crash_restarts})", svc.name, error=True)
+            if await first(asyncio.sleep(delay), sup.stop_requested()) == 1:
+                return False
+            self._restart.clear()
+            self.restarts += 1
+            return True
+        except Exception as again:  # reporting failed too (the log cannot be written): say it on stderr
+            log.error("%s; then: %s", what, describe_error(again))
+            self.phase, self.why = Phase.FAILED, what
+            self._decided.set()
+            return False
+
+    async def _kill_anyway(self, proc: ServiceProcess) -> None:
+        """Stop ``proc`` at once, whatever state its runner was left in by an error."""
+        now = asyncio.Event()
+        now.set()
+        try:
+            await proc.stop(now)
+        except Exception:  # the usual way failed as well: the group, directly
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pgid, signal.SIGKILL)
+
     async def _live(self) -> None:
         svc, printer = self.service, self.sup.printer
-        if not await self._dependencies_hold():
-            return
         while not self.sup.stopping:
             outcome = await self._run_once()
             if outcome == "restart":
@@ -301,11 +366,13 @@ class Runner:
         except SpawnError as exc:
             if terminal is not None:
                 terminal.close()
+            self._spawn_transient = exc.transient
             return str(exc)
         self.process = process
         self.started_at = time.monotonic()
         self._instance_ready.clear()
         self._started.set()
+        failpoints.check("started", svc.name)
         self._started_this_time = True
         sup.record_group(svc.name, process.pid)
         printer.event(f"{svc.name} started (pid {process.pid}): {svc.display_cmd}", svc.name)
@@ -354,6 +421,7 @@ class Runner:
             return "stop"  # the supervisor stops services in dependency order
         self._stop_monitor()
         code = exit_wait.result()
+        failpoints.check("exited", svc.name)
         self.exit_code = code
         self.phase = Phase.EXITED
         self._exited.set()
@@ -371,7 +439,7 @@ class Runner:
     async def _crash_restart(self) -> bool:
         """Apply the restart policy to an instance that ended on its own: wait out the backoff and
         return True to start again, or False (not restarted, or given up)."""
-        svc, settings = self.service, self.sup.config.settings
+        svc = self.service
         code = self.exit_code
         # another try would fail the same way while that process holds its port
         if self._port_taken and not self.sup.stopping:
@@ -380,24 +448,24 @@ class Runner:
             self.sup.printer.event(f"{self.why}; stop that process, then: devstack start {svc.name}",
                                    svc.name, error=True)
             return False
-        if svc.restart == "no" or (svc.restart == "on-failure" and code == 0) or self.sup.stopping:
-            return False
-        if self.phase is Phase.FAILED and not self._started_this_time:
+        transient = self.phase is Phase.FAILED and not self._started_this_time and self._spawn_transient
+        if self.sup.stopping or not transient and (svc.restart == "no" or svc.restart == "on-failure"
+                                                   and code == 0):
+            return False  # (a start that failed for want of descriptors, memory... is tried again)
+        if self.phase is Phase.FAILED and not self._started_this_time and not self._spawn_transient:
             return False  # could not even be spawned: another try would fail the same way
         if svc.max_restarts is not None and self.crash_restarts >= svc.max_restarts:
             self.phase = Phase.FAILED
             self.why = f"{svc.name} given up after {self.crash_restarts} restarts"
             self.sup.printer.event(f"{self.why} (max_restarts = {svc.max_restarts})", svc.name, error=True)
             return False
-        if time.monotonic() - self.started_at >= settings.restart_reset:
-            self._backoff = settings.restart_backoff
-        delay = self._backoff
-        self._backoff = min(delay * 2, settings.restart_backoff_max)
+        delay = self._next_delay()
         self.crash_restarts += 1
         self.phase = Phase.RESTARTING
         limit = f"/{svc.max_restarts}" if svc.max_restarts is not None else ""
+        why = "the machine is short of a resource, see above" if transient else f'restart = "{svc.restart}"'
         self.sup.printer.event(f"{svc.name} restarting in {delay:g} s (restart {self.crash_restarts}{limit}, "
-                               f"restart = \"{svc.restart}\")", svc.name)
+                               f"{why})", svc.name)
         which = await first(asyncio.sleep(delay), self._restart.wait(), self.sup.stop_requested())
         if which == 2:
             return False
@@ -408,6 +476,15 @@ class Runner:
         self.restarts += 1
         return True
 
+    def _next_delay(self) -> float:
+        """The crash backoff: doubling up to its cap, starting over once an instance ran long enough."""
+        settings = self.sup.config.settings
+        if time.monotonic() - self.started_at >= settings.restart_reset:
+            self._backoff = settings.restart_backoff
+        delay = self._backoff
+        self._backoff = min(delay * 2, settings.restart_backoff_max)
+        return delay
+
     def _restartable(self) -> bool:
         return bool(self.service.watch) and self.sup.watching and not self.sup.stopping
 
@@ -416,7 +493,20 @@ class Runner:
         if monitor is None:
             self.mark_ready()
             return
-        self._monitor_task = asyncio.create_task(monitor.run(), name=f"health {self.service.name}")
+        self._monitor_task = asyncio.create_task(self._check_health(monitor),
+                                                 name=f"health {self.service.name}")
+
+    async def _check_health(self, monitor: Monitor) -> None:
+        """The health monitor; if it fails unexpectedly, that is said and the service restarted (as
+        when it turns unhealthy), never a check that silently stopped checking."""
+        name = self.service.name
+        try:
+            failpoints.check("monitor", name)
+            await monitor.run()
+        except Exception as exc:
+            message = f"{name}: its health check failed unexpectedly: {describe_error(exc)}"
+            self.sup.printer.event(message, name, error=True)
+            self.request_restart(message)
 
     def _stop_monitor(self) -> None:
         if self._monitor_task is not None:
@@ -516,6 +606,7 @@ class Runner:
     async def _stop_for_restart(self) -> None:
         proc = self.process
         assert proc is not None
+        failpoints.check("restart", self.service.name)
         self.phase = Phase.RESTARTING
         self.restarts += 1
         self.reloads += self._deliberate
@@ -531,10 +622,18 @@ class Runner:
             await first(asyncio.gather(*(r._stopped.wait() for r in wait_for)), self.sup.force.wait())
         try:
             await self._stop_now()
+        except Exception as exc:  # stopped anyway, and said: the stack's shutdown goes on
+            name = self.service.name
+            self.sup.printer.event(f"{name}: unexpected error while stopping it: {describe_error(exc)}; "
+                                   "killing its processes", name, error=True)
+            if self.process is not None:
+                await self._kill_anyway(self.process)
+            self.phase = Phase.STOPPED
         finally:
             self._stopped.set()
 
     async def _stop_now(self) -> None:
+        failpoints.check("stop", self.service.name)
         self._stop_monitor()
         previous = self._previous  # the stack stops during an overlap: the old instance goes too
         if previous is not None and previous is not self.process and not previous.exited:

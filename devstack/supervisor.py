@@ -25,7 +25,7 @@ from .config import Config
 from .control.paths import socket_place
 from .control.server import ControlServer
 from .environment import Ports
-from .errors import DevstackError
+from .errors import DevstackError, describe_error
 from .files import StateError
 from .graph import dependents, stop_before, with_dependencies
 from .guardian import CLEAN, start_guardian
@@ -278,7 +278,13 @@ class Supervisor:
         return {n: self.runners[n].phase.value for n in names}
 
     async def _run_service(self, runner: Runner) -> None:
-        await runner.run()
+        try:
+            await runner.run()
+        except Exception as exc:  # the runner keeps itself going; this is the last net, and says so
+            name = runner.service.name
+            runner.phase, runner.why = Phase.FAILED, f"{name}: devstack stopped supervising it: " \
+                                                     f"{describe_error(exc)}"
+            log.error("%s", runner.why)
         if self.options.abort_on_exit and not self.stopping:
             self.request_stop(f"{runner.service.name} ended and --abort-on-exit is set")
 

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import h11
 
 from ..aio import first
+from ..errors import describe_error
 
 __all__ = ("HTTPError", "HTTPServer", "Request", "Response", "Route", "Stream", "Upgrade")
 
@@ -196,9 +197,9 @@ class HTTPServer:
         except HTTPError as exc:
             return Response({"error": exc.message}, exc.status)
         except Exception as exc:  # a bug: answer it rather than hang the client, and say where, in a line
-            where = _where(exc)
-            log.error("%s %s failed: %r%s", request.method, request.path, exc, where)
-            return Response({"error": f"internal error: {exc!r}{where}"}, 500)
+            what = describe_error(exc)
+            log.error("%s %s failed: %s", request.method, request.path, what)
+            return Response({"error": f"internal error: {what}"}, 500)
 
     @staticmethod
     def _respond(conn: h11.Connection, writer: asyncio.StreamWriter, answer: Response) -> None:
@@ -253,13 +254,3 @@ class HTTPServer:
 class _TooLarge(Exception):
     pass
 
-
-def _where(exc: BaseException) -> str:
-    """`` at FILE:LINE`` of the innermost frame of ``exc``'s traceback (one line, not a traceback)."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    if tb is None:
-        return ""
-    code = tb.tb_frame.f_code
-    return f" at {code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno} in {code.co_name}"
