@@ -4,7 +4,9 @@ tens of milliseconds, ends the command with exit 130 and one line, never a ``Key
 traceback. (Before the interpreter itself is up, SIGINT ends the process as the default action does:
 the shell shows 130 and nothing is printed.)"""
 
-import signal
+# only modules built into the interpreter (and already loaded), so that nothing here can be half-imported
+# when a Ctrl-C arrives: ``signal`` itself builds enums in Python, ``_signal`` is its C core
+import _signal  # type: ignore[import-not-found]  # (typeshed has no stub for the C core)
 import sys
 
 __all__ = ("INTERRUPTED", "interrupted", "main")
@@ -15,7 +17,7 @@ INTERRUPTED = "devstack: interrupted"
 def interrupted() -> int:
     """Say so, in one line, and give the shell's code for Ctrl-C. A further Ctrl-C while devstack is on
     its way out is ignored: nothing is left to stop, and it would only print a traceback."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
     print(INTERRUPTED, file=sys.stderr)
     return 130
 
