@@ -103,12 +103,24 @@ def test_root_stack_page_reaches_api_reloads_on_edit_and_stops_clean(project: Pa
         assert check["version"] == "1" and len(check["items"]) == 3
         stack.wait_for_line(rf"worker\s+\| processed 3 items from {re.escape(api)}")
 
-        # an edit of api.py restarts api only, on the same port
-        source = project / "examples" / "demo" / "api.py"
-        source.write_text(source.read_text().replace('VERSION = "1"', 'VERSION = "2"'))
-        stack.wait_for_line(r"devstack \| api restarting: api\.py changed", timeout=10)
-        wait_for(lambda: _version(http, f"{web}/check") == "2", timeout=15,
-                 message=f"version 2 through the web's /check:\n{stack.output}")
+        # an edit of api.py restarts api only, on the same port, and refuses no request meanwhile:
+        # devstack holds its socket (socket = true) and starts the new one beside it (overlap)
+        client = Client(ports["api"]["port"])
+        try:
+            client.wait_for_answer(r'"version": "1"')
+            source = project / "examples" / "demo" / "api.py"
+            source.write_text(source.read_text().replace('VERSION = "1"', 'VERSION = "2"'))
+            stack.wait_for_line(r"devstack \| api restarting: api\.py changed", timeout=10)
+            client.wait_for_answer(r'"version": "2"')
+            wait_for(lambda: _version(http, f"{web}/check") == "2", timeout=15,
+                     message=f"version 2 through the web's /check:\n{stack.output}")
+            stack.wait_for_line(r"devstack \| api restarted, healthy in", timeout=15)
+        finally:
+            client.stop()
+        assert client.failures == [], client.failures
+        assert len(client.latencies) > 20, "the client hardly sent anything"
+        # what a newcomer reads is the services' own lines, not devstack's health probes
+        assert "/healthz" not in stack.output
         assert assigned(project)["api"]["port"] == ports["api"]["port"]
         assert len(re.findall(r"devstack \| web started", stack.output)) == 1
         assert alive(pids["web"]) and alive(pids["worker"])
