@@ -1,20 +1,24 @@
-"""A small JSON API: GET /api/items, GET /healthz. Listens where devstack says (HOST, PORT) and allows
-the web front end's origin (WEB_URL, injected by devstack) to call it from the browser."""
+"""A small JSON API: GET /api/items, GET / (its version), GET /healthz. Serves the socket devstack holds
+for it (socket = true: an edit reloads it without refusing a request), and allows the web front end's
+origin (WEB_URL, injected by devstack) to call it from the browser."""
 
 import json
 import os
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from serve import QuietHealth, serve
 
 VERSION = "1"
 ITEMS = [{"id": 1, "name": "keyboard"}, {"id": 2, "name": "mouse"}, {"id": 3, "name": "monitor"}]
 STARTED = time.time()
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHealth):
     def do_GET(self) -> None:
         if self.path == "/healthz":
             self.reply(200, {"ok": True})
+        elif self.path == "/":
+            self.reply(200, {"api": "demo", "version": VERSION, "pid": os.getpid()})
         elif self.path == "/api/items":
             self.reply(200, {"items": ITEMS, "version": VERSION, "uptime": round(time.time() - STARTED, 1)})
         else:
@@ -29,11 +33,6 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, fmt: str, *args: object) -> None:
-        print(f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}")
-
 
 if __name__ == "__main__":
-    server = ThreadingHTTPServer((os.environ["HOST"], int(os.environ["PORT"])), Handler)
-    print(f"api v{VERSION} listening on http://{os.environ['HOST']}:{os.environ['PORT']}")
-    server.serve_forever()
+    serve(Handler, f"api v{VERSION} (pid {os.getpid()}) serving http://{os.environ['HOST']}:{os.environ['PORT']}")

@@ -4,7 +4,8 @@ GET /check, where the server itself calls the API the same way (used by the end-
 import json
 import os
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from serve import QuietHealth, serve
 
 API_URL = os.environ["API_URL"]
 
@@ -24,7 +25,7 @@ fetch("{api}/api/items").then(r => r.json()).then(data => {{
 """
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHealth):
     def do_GET(self) -> None:
         if self.path == "/healthz":
             self.reply(200, "text/plain", b"ok")
@@ -46,11 +47,6 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, fmt: str, *args: object) -> None:
-        print(f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}")
-
 
 if __name__ == "__main__":
-    server = ThreadingHTTPServer((os.environ["HOST"], int(os.environ["PORT"])), Handler)
-    print(f"web listening on http://{os.environ['HOST']}:{os.environ['PORT']} (API at {API_URL})")
-    server.serve_forever()
+    serve(Handler, f"web serving http://{os.environ['HOST']}:{os.environ['PORT']} (API at {API_URL})")
