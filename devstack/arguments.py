@@ -136,7 +136,8 @@ def parser() -> argparse.ArgumentParser:
             "  devstack status\n  devstack status --json", json=True)
     env = command("env", "the variables devstack gives a service",
                   "PORT, HOST, every service's S_PORT / S_URL, env files and env, as the service gets them\n"
-                  "(the ports assigned by the first devstack up, kept in .devstack/ports.toml).",
+                  "(ports are assigned the first time they are needed, here too, and kept in\n"
+                  ".devstack/ports.toml).",
                   "  devstack env api\n  eval \"$(devstack env api)\"; echo $API_URL", json=True)
     env.add_argument("name", metavar="NAME", help="the service")
     env.add_argument("--all", action="store_true", help="include the inherited environment")

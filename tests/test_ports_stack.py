@@ -228,3 +228,32 @@ def test_a_socket_shared_by_workers_is_listed_once(project: Path) -> None:
         service = json.loads(run_devstack(["status", "--json"], project).stdout)["services"][0]
         assert service["listening"] == {str(service["ports"]["port"]): ["127.0.0.1"]}
         assert service["findings"] == []
+
+
+def test_env_before_the_first_up_assigns_the_ports_up_then_uses(project: Path) -> None:
+    write_config(project, {"api": {"cmd": PRINT_ENV}, "worker": {"cmd": PRINT_ENV, "port": False}})
+    out = run_devstack(["env", "worker"], project)
+    assert out.returncode == 0, out
+    given = dict(line.split("=", 1) for line in out.stdout.splitlines())
+    port = int(given["API_PORT"])
+    assert given["API_URL"] == f"http://127.0.0.1:{port}"
+    with Stack(project, "up") as stack:
+        assert int(env_of(stack, "api")["PORT"]) == port
+
+
+def test_ports_toml_says_what_the_readme_says_and_an_edit_is_used(project: Path) -> None:
+    """The file and the README say one thing: a port may be changed there while the stack is down (it
+    is used while free); one that must never move is pinned in devstack.toml."""
+    write_config(project, {"api": {"cmd": PRINT_ENV}})
+    assert run_devstack(["env", "api"], project).returncode == 0
+    path = project / ".devstack" / "ports.toml"
+    header = " ".join(line.lstrip("# ") for line in path.read_text().splitlines() if line.startswith("#"))
+    assert "You may change one here while the stack is down" in header, header
+    assert "pin it in devstack.toml" in header
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    assert "you may change a port there while the stack is down" in readme
+    assert "yours to edit" not in readme
+    wanted = tomllib.loads(path.read_text())["api"]["port"] + 7
+    path.write_text(path.read_text().replace(str(wanted - 7), str(wanted)))
+    with Stack(project, "up") as stack:
+        assert int(env_of(stack, "api")["PORT"]) == wanted

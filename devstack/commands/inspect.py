@@ -63,7 +63,7 @@ def env(project: Project, args: argparse.Namespace) -> int:
 
     config = project.config
     check_names(config, [args.name])
-    assigned = known_ports(config)
+    assigned = known_ports(config, assign=True)  # before the first up too: the ports it will use
     service = config.services[args.name]
     inherited = dict(os.environ) if args.all else {}
     values = service_env(config, service, assigned, run_token="", inherited=inherited)

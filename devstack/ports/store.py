@@ -32,7 +32,9 @@ PORTS_FILE = "ports.toml"
 Assignments = dict[str, dict[str, int]]  # service -> port key -> port
 
 _HEADER = ("# The ports devstack gave this project's services; they come back on the next run.\n"
-           "# To fix a port for good, pin it in devstack.toml instead (port = 8000).\n\n")
+           "# You may change one here while the stack is down: it is used while it is free, and moved\n"
+           "# (with a warning) when it is not. A port that must never move: pin it in devstack.toml\n"
+           "# (port = 8000), which stops devstack when it is busy instead.\n\n")
 
 
 def ports_file(project_root: Path) -> Path:
