@@ -62,6 +62,13 @@ def test_tables_merge_key_by_key_and_other_values_are_replaced(project: Path) ->
     assert out.stdout.startswith("devstack.toml + devstack.local.toml: ok (2 services: api, extra")
 
 
+def test_a_service_switched_off_named_on_the_command_line_says_so(project: Path) -> None:
+    write(project)
+    out = run_devstack(["up", "db"], project)
+    assert out.returncode == 2
+    assert out.stderr.startswith('devstack: no such service: "db" (switched off: enabled = false)')
+
+
 def test_without_a_local_file_nothing_changes(project: Path) -> None:
     write(project, local=None)
     config = load_config(project / "devstack.toml")

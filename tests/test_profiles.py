@@ -70,10 +70,10 @@ def test_an_unknown_profile_is_an_error_listing_the_known_ones(project: Path) ->
         out = run_devstack(["up", *args], project, env=env)
         assert out.returncode == 2, out.stderr
         source = "--profile" if args else "DEVSTACK_PROFILES"
-        assert out.stderr.strip() == (f"devstack: unknown profile 'debgu' ({source}); profiles in "
+        assert out.stderr.strip() == (f'devstack: unknown profile "debgu" ({source}); profiles in '
                                       "devstack.toml: debug, full, storage")
     out = run_devstack(["up", "-d", "--profile", "nope"], project)
-    assert out.returncode == 2 and "unknown profile 'nope'" in out.stderr
+    assert out.returncode == 2 and 'unknown profile "nope"' in out.stderr
     assert not (project / ".devstack" / "run.json").exists()
 
 

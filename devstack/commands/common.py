@@ -28,7 +28,9 @@ def check_names(config: Config, names: list[str]) -> list[str]:
         hints = []
         for name in unknown:
             close = closest(name, known)
-            hints.append(quote(name) + (f" (did you mean {quote(close)}?)" if close else ""))
+            hint = " (switched off: enabled = false)" if name in config.disabled else \
+                f" (did you mean {quote(close)}?)" if close else ""
+            hints.append(quote(name) + hint)
         raise UsageError(f"no such service: {', '.join(hints)}; services in {shown(config.path)}: "
                          f"{', '.join(known)}")
     return names
@@ -48,7 +50,7 @@ def active_profiles(config: Config, given: Sequence[str] = ()) -> set[str]:
         listed = f"profiles in {shown(config.path)}: {', '.join(known)}" if known else \
             f"no service in {shown(config.path)} has profiles"
         raise UsageError(f"unknown profile{'s' if len(unknown) > 1 else ''} "
-                         f"{', '.join(map(repr, unknown))} ({source}); {listed}")
+                         f"{', '.join(map(quote, unknown))} ({source}); {listed}")
     return profiles
 
 

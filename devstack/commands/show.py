@@ -26,9 +26,9 @@ def config(project: Project, args: argparse.Namespace) -> int:
         for source in read_sources(checked.path):
             data = merge(data, source.data)
     services = data.get("services", {})
-    off = sorted(n for n in services if n not in checked.services)
+    off = list(checked.disabled)
     data["services"] = {n: {k: v for k, v in raw.items() if k != "enabled"}
-                        for n, raw in services.items() if n in checked.services}
+                        for n, raw in services.items() if n not in off}
     if args.json:
         print(json.dumps(data, indent=2, default=str))
         return 0

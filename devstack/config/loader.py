@@ -208,7 +208,7 @@ def _build(path: Path, sources: list[Source], data: dict[str, Any]) -> Config:
     if r.problems:
         raise ConfigError(r.problems)
     return Config(path=path, services=services, settings=settings,
-                  overrides=tuple(s.path for s in sources[1:]))
+                  overrides=tuple(s.path for s in sources[1:]), disabled=tuple(sorted(r.disabled)))
 
 
 def _null_bytes(r: _Reader, value: Any, key: tuple[str, ...]) -> None:

@@ -111,6 +111,7 @@ class Config(Located):
     services: Mapping[str, Service]
     settings: Settings = field(default_factory=Settings)
     overrides: tuple[Path, ...] = ()  # devstack.local.toml, when it was merged over path
+    disabled: tuple[str, ...] = ()  # services left out with enabled = false
 
     @property
     def profiles(self) -> list[str]:

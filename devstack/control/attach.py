@@ -18,6 +18,7 @@ import struct
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
 
+from ..wording import quote
 from .http import HTTPError, Request, Upgrade
 
 if TYPE_CHECKING:
@@ -61,7 +62,8 @@ def attach_route(sup: Supervisor) -> Callable[[Request], Awaitable[Upgrade]]:
     async def attach(request: Request) -> Upgrade:
         name = request.arg("name") or ""
         if name not in sup.config.services:
-            raise HTTPError(404, f"no such service: {name!r}; services: {', '.join(sup.config.services)}")
+            known = ", ".join(sup.config.services)
+            raise HTTPError(404, f"no such service: {quote(name)}; services: {known}")
         svc = sup.config.services[name]
         if not svc.interactive:
             raise HTTPError(409, f"{name} is not interactive: set interactive = true in [services.{name}] "
