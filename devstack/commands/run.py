@@ -8,12 +8,13 @@ import asyncio
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from ..control.client import NotRunning, request
 from ..environment import write_env_file
 from ..errors import DevstackError
-from ..files import open_private, private_dir
+from ..files import StateError, open_private, private_dir
 from ..output import Printer, use_colour
 from ..ports import allocate, release_project
 from ..project import Project
@@ -147,10 +148,10 @@ def _exited(pid: int) -> bool:
 
 def _tail(path: os.PathLike[str], lines: int) -> str:
     try:
-        with open(path, "rb") as f:
+        with os.fdopen(open_private(Path(path), os.O_RDONLY), "rb") as f:  # never a link, nor a pipe
             f.seek(0, os.SEEK_END)
             f.seek(max(0, f.tell() - 64 * 1024))
             text = f.read().decode("utf-8", "replace")
-    except OSError:
+    except (OSError, StateError):
         return ""
     return "\n".join(text.splitlines()[-lines:])

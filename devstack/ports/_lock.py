@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import PortError
+from ..files import open_private
 
 __all__ = ("locked",)
 
@@ -19,7 +20,7 @@ def locked(path: Path, timeout: float = 10.0) -> Iterator[None]:
     """Hold ``flock(LOCK_EX)`` on ``path`` (created 0600). flock has no timeout of its own, and a holder
     that is stopped (Ctrl-Z) would otherwise hang every other devstack of this user, so retry with a
     deadline and then say who to look for."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = open_private(path, os.O_RDWR | os.O_CREAT)
     try:
         deadline = time.monotonic() + timeout
         delay = 0.001

@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 import tomli_w
 
-from ..files import write_private
+from ..files import StateError, private_dir, read_private, write_private
 from ..state import process_matches
 from ._lock import locked
 
@@ -157,14 +157,13 @@ def open_registry(directory: Path | None = None) -> Iterator[Registry]:
     """The registry, locked against every other devstack of this user until the block ends; written
     back (atomically, 0600) if it changed and the block did not raise."""
     directory = directory or registry_dir()
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(directory)  # the user's own: never a link, never another user's
     path = directory / LEASES_FILE
     with locked(directory / LOCK_FILE):
         try:
-            entries = _parse(path.read_text())
-        except FileNotFoundError:
-            entries = {}
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            entries = _parse(read_private(path) or "")
+        except (StateError, OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
             # the registry is a safety net between projects: a damaged one is rebuilt, not a reason to stop
             log.warning("the lease registry %s is unreadable (%s); starting a new one", path, e)
             entries = {}

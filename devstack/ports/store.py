@@ -20,7 +20,7 @@ from pathlib import Path
 import tomli_w
 
 from ..errors import PortError
-from ..files import write_private
+from ..files import read_private, write_private
 from ..state import ensure_state_dir
 
 __all__ = ("PORTS_FILE", "Assignments", "load_assignments", "ports_file", "read_assignments",
@@ -48,9 +48,10 @@ def load_assignments(project_root: Path) -> tuple[Assignments, list[str]]:
     edited it, and silently moving every port would undo what stability promises."""
     path = ports_file(project_root)
     try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        return {}, []
+        text = read_private(path, limit=1024 * 1024)  # never through a link, only a regular file
+        if text is None:
+            return {}, []
+        data = tomllib.loads(text)
     except (OSError, UnicodeDecodeError) as e:
         raise PortError(f"cannot read {path}: {e}") from None
     except tomllib.TOMLDecodeError as e:

@@ -86,3 +86,22 @@ def test_full_disk_drops_logs_once_and_supervision_goes_on(tmpfs: Path) -> None:
     for name in ("flood", "api"):  # each log said to be dropped at most once
         assert len(re.findall(rf"cannot write \S+/{name}\.log", out)) <= 1, out[-3000:]
     wait_no_survivors(seen, timeout=5)
+
+
+def test_detached_stack_on_a_full_disk(tmpfs: Path) -> None:
+    """``up -d`` writes the merged stream into .devstack/logs/devstack.log, on the full disk: what it
+    cannot take is dropped (and counted once it can), and the stack is still steered and stopped."""
+    up = run_devstack(["up", "-d", "--no-watch"], tmpfs, timeout=60)
+    assert up.returncode == 0, (up.stdout, up.stderr)
+    assert_clean_output(up.stdout, up.stderr)
+    try:
+        wait_for(lambda: "No space left on device" in (tmpfs / ".devstack/logs/devstack.log").read_text(
+            errors="replace"), timeout=30, message="the disk to fill")
+        status = run_devstack(["status"], tmpfs)
+        assert status.returncode == 0 and "flood" in status.stdout, status.stderr
+        seen = list(survivors())
+    finally:
+        down = run_devstack(["down"], tmpfs, timeout=30)
+    assert down.returncode == 0, down.stderr
+    wait_no_survivors(seen, timeout=5)
+    assert_clean_output((tmpfs / ".devstack/logs/devstack.log").read_text(errors="replace"))

@@ -161,3 +161,39 @@ def test_a_non_socket_at_the_control_socket_is_refused_before_anything_starts(
     assert sock.exists() or sock.is_symlink()
     assert not survivors()
     assert not (state / "run.json").exists()
+
+
+def test_ports_file_that_is_a_named_pipe_is_refused_not_read(project: Path, outside: Path) -> None:
+    state = project / ".devstack"
+    state.mkdir(mode=0o700)
+    os.chmod(state, 0o700)
+    os.mkfifo(state / "ports.toml")  # reading it would wait for a writer for ever
+    code, err = _refused(project)
+    assert code == 1, err
+    assert f"{state / 'ports.toml'} is a named pipe, not a regular file: remove it" in err, err
+    assert not survivors()
+
+
+def test_user_state_dir_as_a_symlink_is_refused(project: Path, outside: Path) -> None:
+    shared = outside / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    registry = project / ".xdg-state" / "devstack"  # the project fixture's XDG_STATE_HOME
+    registry.parent.mkdir()
+    registry.symlink_to(shared)
+    before = tree_state(outside)
+    code, err = _refused(project)
+    assert code == 1, err
+    assert f"{registry} is a symbolic link (to {shared})" in err, err
+    assert tree_state(outside) == before
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+
+
+def test_lease_registry_as_a_symlink_is_replaced(project: Path, outside: Path) -> None:
+    registry = project / ".xdg-state" / "devstack"
+    registry.mkdir(parents=True, mode=0o700)
+    (registry / "leases.toml").symlink_to(outside / ".bashrc")
+    before = tree_state(outside)
+    _runs_and_restarts(project)
+    assert tree_state(outside) == before
+    assert not (registry / "leases.toml").is_symlink()
