@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-__all__ = ("first",)
+from .errors import describe_error
+
+__all__ = ("first", "quiet_loop_errors")
 
 
 async def first(*waitables: Awaitable[object]) -> int:
@@ -20,3 +23,22 @@ async def first(*waitables: Awaitable[object]) -> int:
         for f in owned:
             if not f.done():
                 f.cancel()
+
+
+def quiet_loop_errors(loop: asyncio.AbstractEventLoop, report: Callable[[str], None]) -> None:
+    """What asyncio itself reports (a callback or a task that raised, a transport that failed) in one
+    line, never a traceback, and each kind once: an error that repeats (out of descriptors, a full disk)
+    would otherwise flood the output for as long as it lasts."""
+    said: set[tuple[str, str, object]] = set()
+
+    def handler(_: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        message = str(context.get("message") or "asyncio error")
+        key = (message, type(exc).__name__, getattr(exc, "errno", None))
+        if key in said:
+            return
+        said.add(key)
+        text = f"{message}: {describe_error(exc)}" if isinstance(exc, BaseException) else message
+        report(f"{text} (said once)")
+
+    loop.set_exception_handler(handler)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from . import state
-from .aio import first
+from .aio import first, quiet_loop_errors
 from .config import Config
 from .control.paths import socket_place
 from .control.server import ControlServer
@@ -100,6 +100,7 @@ class Supervisor:
         self.record.control = str(control.path)
         set_child_subreaper()
         loop = asyncio.get_running_loop()
+        quiet_loop_errors(loop, lambda text: self.printer.event(text, error=True))
         self._install_signals(loop)
         watch_task: asyncio.Task[None] | None = None
         clean = False

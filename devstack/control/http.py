@@ -13,6 +13,8 @@ with a 400 and a closed connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import json
 import logging
 import socket
@@ -34,6 +36,14 @@ MAX_BODY = 1024 * 1024
 # connections the kernel holds for us while the loop is busy (asyncio's default is 100: a burst of
 # `devstack status` from a script or a test suite overflowed it, and a client then got EAGAIN)
 BACKLOG = 1024
+# connections served at once: each holds a descriptor, and 500 idle ones once ran the supervisor out of
+# them. Beyond it, clients wait in the backlog; one that sends no request for IDLE_TIMEOUT is closed,
+# and at the cap the longest idle one (idle for over IDLE_GRACE) is closed to make room.
+MAX_CONNECTIONS = 128
+IDLE_TIMEOUT = 10.0
+IDLE_GRACE = 0.5
+ACCEPT_RETRY = 1.0  # after an accept that failed for want of descriptors (asyncio's own delay)
+_OUT_OF = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 READ = 64 * 1024
 
 
@@ -103,37 +113,103 @@ _REASONS = {200: b"OK", 400: b"Bad Request", 403: b"Forbidden", 404: b"Not Found
 
 
 class HTTPServer:
-    def __init__(self, routes: dict[tuple[str, str], Route], authorise: Authorise) -> None:
+    """``report``: where a condition worth one line goes (out of descriptors, too many connections);
+    each kind is said once."""
+
+    def __init__(self, routes: dict[tuple[str, str], Route], authorise: Authorise,
+                 report: Callable[[str], None] | None = None) -> None:
         self.routes = routes
         self.authorise = authorise
-        self._server: asyncio.Server | None = None
+        self.report = report or log.warning
+        self._listener: tuple[socket.socket, asyncio.Task[None]] | None = None
         self._connections: set[asyncio.Task[Any]] = set()
+        self._idle: dict[asyncio.Task[Any], float] = {}  # waiting for a request: since when
+        self._freed = asyncio.Event()
+        self._said: set[str] = set()
 
     async def start(self, sock: socket.socket) -> None:
         """Serve on ``sock``, a bound Unix socket (again: it replaces the listener, connections stay)."""
-        old, self._server = self._server, await asyncio.start_unix_server(self._serve, sock=sock,
-                                                                          backlog=BACKLOG)
+        sock.listen(BACKLOG)
+        sock.setblocking(False)
+        old, self._listener = self._listener, (sock, asyncio.create_task(self._accept(sock)))
         if old is not None:
-            old.close()
+            old[1].cancel()
+            old[0].close()
 
     async def close(self) -> None:
         """Stop listening and end every connection (a follower's stream included)."""
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        if self._listener is not None:
+            sock, accepting = self._listener
+            self._listener = None
+            accepting.cancel()
+            await asyncio.gather(accepting, return_exceptions=True)
+            sock.close()
         for task in list(self._connections):
             task.cancel()
         await asyncio.gather(*self._connections, return_exceptions=True)
+
+    def _say_once(self, kind: str, text: str) -> None:
+        if kind not in self._said:
+            self._said.add(kind)
+            self.report(text)
+
+    async def _accept(self, sock: socket.socket) -> None:
+        """Accept while fewer than MAX_CONNECTIONS are open; beyond, further clients wait in the kernel's
+        backlog (no descriptor of ours) until one closes, and a connection idle for a while is closed
+        to make room. Out of descriptors, accepting pauses and is tried again, said once."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._room()
+            try:
+                conn, _ = await loop.sock_accept(sock)
+            except OSError as exc:
+                if exc.errno not in _OUT_OF:
+                    raise
+                self._say_once("accept", f"the control socket cannot take a connection: {exc.strerror}; "
+                               "devstack goes on, tries again every second, and says this once "
+                               "(raise the limit: ulimit -n)")
+                await asyncio.sleep(ACCEPT_RETRY)
+                continue
+            try:
+                reader, writer = await asyncio.open_unix_connection(sock=conn)
+            except OSError:
+                conn.close()
+                continue
+            task = asyncio.create_task(self._serve(reader, writer))
+            self._connections.add(task)
+
+    async def _room(self) -> None:
+        """Wait until a connection may be taken; at the cap, close the longest idle one (idle for more
+        than a moment: a client that just connected has not been read yet)."""
+        loop = asyncio.get_running_loop()
+        while len(self._connections) >= MAX_CONNECTIONS:
+            self._say_once("full", f"control socket: {MAX_CONNECTIONS} connections at once, the most it "
+                           "serves; further clients wait, and the idle ones are closed first")
+            idle = [t for t, since in self._idle.items() if loop.time() - since > IDLE_GRACE]
+            if idle:
+                oldest = min(idle, key=self._idle.__getitem__)
+                del self._idle[oldest]
+                oldest.cancel()
+            self._freed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._freed.wait(), IDLE_GRACE)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
+        loop = asyncio.get_running_loop()
         conn = h11.Connection(our_role=h11.SERVER)
         try:
             refusal = self.authorise(writer.get_extra_info("socket"))
             while True:
-                request = await self._request(conn, reader)
+                self._idle[task] = loop.time()
+                try:  # no request within IDLE_TIMEOUT: the connection is closed (its descriptor is ours)
+                    request = await asyncio.wait_for(self._request(conn, reader), IDLE_TIMEOUT)
+                except TimeoutError:
+                    return
+                finally:
+                    self._idle.pop(task, None)
                 if request is None:
                     return
                 answer = Response({"error": refusal}, 403) if refusal else await self._answer(request)
@@ -162,6 +238,8 @@ class HTTPServer:
             pass
         finally:
             self._connections.discard(task)
+            self._idle.pop(task, None)
+            self._freed.set()
             writer.close()
 
     async def _request(self, conn: h11.Connection, reader: asyncio.StreamReader) -> Request | None:

@@ -66,7 +66,7 @@ class ControlServer:
             ("GET", "/logs"): self.logs,
             ("GET", "/wait"): self.wait,
             ("POST", "/attach"): attach_route(sup),
-        }, authorise=_refusal)
+        }, authorise=_refusal, report=lambda text: sup.printer.event(text, error=True))
 
     async def start(self) -> None:
         """Listen, or raise ``StateError`` naming the path and why not (before any service starts)."""

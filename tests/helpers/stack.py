@@ -85,10 +85,11 @@ def guardian_of(pid: int) -> psutil.Process:
 class Stack:
     """``devstack ARGS`` running in ``cwd``. ``stdout``: None reads it in a thread; a Path has devstack
     write to that file; an int is a file descriptor to hand over (a pty's slave end), whose other end
-    ``read_fd`` is read in a thread."""
+    ``read_fd`` is read in a thread. ``wrap``: a command devstack runs under (``prlimit --nofile=64``)."""
 
     def __init__(self, cwd: Path, *args: str, env: Mapping[str, str] | None = None,
-                 stdout: Path | int | None = None, read_fd: int | None = None) -> None:
+                 stdout: Path | int | None = None, read_fd: int | None = None,
+                 wrap: Iterable[str] = ()) -> None:
         self.args = args
         self._buf = bytearray()
         self._err = bytearray()
@@ -105,7 +106,7 @@ class Stack:
             out = subprocess.PIPE
         try:
             self.proc = subprocess.Popen(
-                [*DEVSTACK, *args], cwd=cwd, env=dict(env or clean_env()), stdin=subprocess.DEVNULL,
+                [*wrap, *DEVSTACK, *args], cwd=cwd, env=dict(env or clean_env()), stdin=subprocess.DEVNULL,
                 stdout=out, stderr=subprocess.PIPE, start_new_session=True)
         finally:
             if isinstance(stdout, Path):
