@@ -40,9 +40,9 @@ class PortContract:
 
     def listens(self) -> list[Listen]:
         proc = self.runner.process
-        if proc is None or proc.exited:
+        if proc is None or not proc.running:
             return []
-        return listening(p.pid for p in proc.members())
+        return listening(proc.members())
 
     def check(self, *, listening_expected: bool) -> list[Finding]:
         """Compare where the service listens with the ports it was given; tell each new finding once
@@ -67,7 +67,7 @@ class PortContract:
         """The fixes to name, from the service's cmd and its processes' command lines (those that
         listen first: ``npm run dev`` is vite when vite listens)."""
         proc = self.runner.process
-        pids = [s.pid for s in listens] + ([p.pid for p in proc.members()] if proc is not None else [])
+        pids = [s.pid for s in listens] + (proc.members() if proc is not None else [])
         argvs = []
         for pid in dict.fromkeys(pids):
             try:
@@ -80,7 +80,7 @@ class PortContract:
         """Ports of this service that another process listens on (one that took a port between its
         allocation and the service's bind): "port N is in use by pid X (cmd)"."""
         proc = self.runner.process
-        mine = {p.pid for p in proc.members()} if proc is not None else set()
+        mine = set(proc.members(fresh=True)) if proc is not None else set()
         own = {s.port for s in self.listens()}
         taken = []
         for key, port in self.expected().items():
@@ -117,7 +117,7 @@ class PortContract:
         r = self.runner
         for delay, nowhere_counts in CHECKS:
             await asyncio.sleep(delay)
-            if r.process is None or r.process.exited:
+            if r.process is None or not r.process.running:
                 return
             if not r.instance_ready or r.service.health.kind in ("started", "cmd"):
                 findings = self.check(listening_expected=nowhere_counts)

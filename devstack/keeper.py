@@ -36,7 +36,7 @@ async def _restore(sup: Supervisor, control: ControlServer) -> None:
         raise DevstackError("another devstack took the project's lock meanwhile")
     state.write_run(state_dir, sup.record)
     write_env_file(sup.config, sup.ports)
-    write_assignments(sup.config.root, sup.ports)
+    write_assignments(sup.config.root, sup.ports, sup.config.state_dir)
     sup.printer.reopen_logs()
     if not os.path.lexists(control.path):  # noqa: ASYNC240 (one lstat)
         await control.start()

@@ -3,7 +3,8 @@ tree.
 
 ``stop`` follows docker compose and trio: the service's stop signal to its process group (and to any
 of its processes that left the group), wait up to its stop timeout, then SIGKILL, then confirm that
-nothing of it is left.
+nothing of it is left. Which processes are its is the business of its ``tracking.Slot`` (its cgroup, or
+its share of devstack's process tree).
 """
 
 from __future__ import annotations
@@ -19,22 +20,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import psutil
-
 from . import failpoints
 from .config import Service
 from .output import LineSink
 from .ports.activation import LISTEN_FD, place_listener, trampoline
 from .terminal import Terminal, controlling_tty
-from .tree import (
-    INSTANCE_VAR,
-    find_members,
-    pdeathsig_preexec,
-    reap_orphans,
-    register_child,
-    signal_all,
-    unregister_child,
-)
+from .tracking import Slot
+from .tree import INSTANCE_VAR, pdeathsig_preexec, reap_orphans, register_child, unregister_child
 
 __all__ = ("TRANSIENT", "ServiceProcess", "SpawnError", "cannot_start", "describe_exit")
 
@@ -80,28 +72,32 @@ class _Protocol(asyncio.SubprocessProtocol):
 
 class ServiceProcess:
     def __init__(self, service: Service, run_token: str,
-                 transport: asyncio.SubprocessTransport, protocol: _Protocol,
+                 transport: asyncio.SubprocessTransport, protocol: _Protocol, slot: Slot,
                  instance: str | None = None, terminal: Terminal | None = None) -> None:
         self.service = service
         self.terminal = terminal  # interactive = true: the pty it runs on
         self.run_token = run_token
         self.instance = instance
+        self.slot = slot
         self._transport = transport
         self._protocol = protocol
         self.pid: int = transport.get_pid()
         self.started = time.monotonic()
+        slot.bind(self.pid)
+        protocol.exited.add_done_callback(lambda _: slot.ended())
 
     @classmethod
     async def spawn(cls, service: Service, argv: list[str], env: dict[str, str], sink: LineSink,
-                    run_token: str, *, listener: socket.socket | None = None,
+                    run_token: str, slot: Slot, *, listener: socket.socket | None = None,
                     instance: str | None = None, terminal: Terminal | None = None) -> ServiceProcess:
-        """Start ``argv``. ``listener``: the listening socket to hand over at fd 3 (``socket = true``),
+        """Start ``argv``, its first process placed in ``slot`` (its cgroup) before the command runs.
+        ``listener``: the listening socket to hand over at fd 3 (``socket = true``),
         through a shell that sets ``LISTEN_PID``. ``instance``: marks its processes apart from another
         instance's of the same service (``DEVSTACK_INSTANCE``). ``terminal``: a pty to run on (stdin,
         stdout and stderr, and its controlling terminal) instead of /dev/null and a pipe."""
         loop = asyncio.get_running_loop()
         protocol = _Protocol(sink)
-        preexec = pdeathsig_preexec()
+        preexec = _chain(slot.preexec(), pdeathsig_preexec())
         extra: dict[str, Any] = {}
         stdin, stdout, stderr = subprocess.DEVNULL, subprocess.PIPE, subprocess.STDOUT
         if terminal is not None:
@@ -128,7 +124,7 @@ class ServiceProcess:
         register_child(transport.get_pid())
         if terminal is not None:
             terminal.started()
-        return cls(service, run_token, transport, protocol, instance, terminal)
+        return cls(service, run_token, transport, protocol, slot, instance, terminal)
 
     @property
     def pgid(self) -> int:
@@ -151,11 +147,18 @@ class ServiceProcess:
         assert code is not None
         return code
 
-    def members(self) -> list[psutil.Process]:
-        return list(find_members(self.run_token, self.service.name, [self.pgid], instance=self.instance))
+    def members(self, fresh: bool = False) -> list[int]:
+        """The pids of its live processes: the first one and every process it started, daemons that
+        left its process group included (``fresh``: looked up now, not a few ms ago)."""
+        return self.slot.pids(fresh)
+
+    @property
+    def running(self) -> bool:
+        """Does any process of it live (its first one, or what that left running: a daemon)?"""
+        return not self.exited or self.slot.alive()
 
     def signal(self, sig: int) -> None:
-        signal_all(self.members(), sig, [self.pgid])
+        self.slot.signal(sig)
 
     async def stop(self, force: asyncio.Event | None = None) -> bool:
         """Stop the whole tree gracefully; returns False if it had to be SIGKILLed. ``force`` set
@@ -165,14 +168,14 @@ class ServiceProcess:
         self.signal(svc.stop_signal)
         if not await self._gone_within(svc.stop_timeout, force):
             graceful = False
-            self.signal(signal.SIGKILL)
+            self.kill()
             if not await self._gone_within(KILL_CONFIRM, None):
                 log.warning("%s: processes survived SIGKILL: %s", svc.name, self.members())
         await self._close()
         return graceful
 
     def kill(self) -> None:
-        self.signal(signal.SIGKILL)
+        self.slot.kill()
 
     async def _gone_within(self, seconds: float, force: asyncio.Event | None) -> bool:
         """Wait until the leader has exited and no member is left, or the time is up (or ``force``)."""
@@ -186,7 +189,7 @@ class ServiceProcess:
             while True:
                 if force_task is not None and force_task.done():
                     return False
-                if self.exited and not self.members():
+                if self.exited and not self.slot.alive():
                     return True
                 if time.monotonic() >= deadline:
                     return False
@@ -216,6 +219,8 @@ class ServiceProcess:
         await self._drain()  # its goodbye ("shutting down...") may still be in the pipe
         self._transport.close()
         unregister_child(self.pid)
+        if not self.slot.alive():
+            self.slot.close()
 
 
 def _chain(*parts: Callable[[], None] | None) -> Callable[[], None]:

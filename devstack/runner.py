@@ -36,6 +36,9 @@ __all__ = ("Phase", "Runner")
 
 log = logging.getLogger("devstack.runner")
 
+FOLLOW_POLL = 0.25  # how often a followed daemon is looked for (one read of its cgroup.events)
+
+
 class Phase(enum.Enum):
     PENDING = "pending"
     WAITING = "waiting"  # for its dependencies
@@ -92,6 +95,7 @@ class Runner:
         self._instance_ready = asyncio.Event()  # the current instance has been ready
         self._instances = 0
         self._spawn_transient = False  # the last failed start failed for want of a resource
+        self._following = False  # its first process exited 0 and left a daemon running: followed
 
     # -- what dependents wait on ----------------------------------------------------------------
 
@@ -179,11 +183,11 @@ class Runner:
         """Its state for the control API; ``listens``: its sockets, when the caller looked them up for
         every service at once."""
         proc = self.process
-        alive = proc is not None and not proc.exited
+        alive = proc is not None and proc.running
         return {
             "name": self.service.name,
             "state": self.phase.value,
-            "pid": proc.pid if alive and proc is not None else None,
+            "pid": self._main_pid() if alive else None,
             "ports": dict(self.sup.ports.get(self.service.name, {})),
             "uptime": round(time.monotonic() - self.started_at, 3) if alive else None,
             "restarts": self.restarts,
@@ -196,6 +200,16 @@ class Runner:
                          for f in self.contract.findings],
         }
 
+    def _main_pid(self) -> int | None:
+        """Its first process while that runs; the daemon it handed over to once that has exited."""
+        proc = self.process
+        if proc is None:
+            return None
+        if not proc.exited:
+            return proc.pid
+        pids = proc.members()
+        return min(pids) if pids else None
+
     # -- life ---------------------------------------------------------------------------------
 
     def owners(self, proc: ServiceProcess | None) -> Callable[[], tuple[set[int], set[int]]]:
@@ -203,9 +217,9 @@ class Runner:
         those of the instance it replaces, if that one still runs."""
 
         def pids() -> tuple[set[int], set[int]]:
-            ours = {p.pid for p in proc.members()} if proc is not None else set()
+            ours = set(proc.members()) if proc is not None else set()
             previous = self._previous
-            others = {p.pid for p in previous.members()} if previous not in (None, proc) else set()
+            others = set(previous.members()) if previous is not None and previous is not proc else set()
             return ours, others - ours
 
         return pids
@@ -359,10 +373,11 @@ class Runner:
                 except OSError as exc:
                     raise SpawnError(f"cannot listen on {HOST}:{sup.ports[svc.name]['port']} for it: "
                                      f"{exc.strerror or exc}") from None
+            instance = str(self._instances) if svc.reload == "overlap" else None
             process = await ServiceProcess.spawn(
                 svc, render_argv(sup.config, sup.ports, svc), self.env, printer.sink(svc.name),
-                sup.record.token, listener=self._listener,
-                instance=str(self._instances) if svc.reload == "overlap" else None, terminal=terminal)
+                sup.record.token, sup.tracking.slot(svc.name, instance), listener=self._listener,
+                instance=instance, terminal=terminal)
         except SpawnError as exc:
             if terminal is not None:
                 terminal.close()
@@ -374,7 +389,6 @@ class Runner:
         self._started.set()
         failpoints.check("started", svc.name)
         self._started_this_time = True
-        sup.record_group(svc.name, process.pid)
         printer.event(f"{svc.name} started (pid {process.pid}): {svc.display_cmd}", svc.name)
         self.contract.on_start()
         self._start_monitor()  # (may mark it ready at once: after on_start, which forgets the last one's)
@@ -385,6 +399,7 @@ class Runner:
         svc, printer, sup = self.service, self.sup.printer, self.sup
         self._exited.clear()
         self._started_this_time = False
+        self._following = False
         self.phase = Phase.STARTING
         self.started_at = time.monotonic()
         failed = await self._spawn()
@@ -403,6 +418,9 @@ class Runner:
                 self._restart.clear()
                 await self._overlap()
                 continue
+            if which == 0 and exit_wait.result() == 0 and self._daemonized():
+                which = await first(self._follow(), self._restart.wait(), sup.stop_requested(),
+                                    self._park.wait())
             break
         if which != 0:
             exit_wait.cancel()
@@ -425,7 +443,10 @@ class Runner:
         self.exit_code = code
         self.phase = Phase.EXITED
         self._exited.set()
-        printer.event(f"{svc.name} {describe_exit(code)}", svc.name, error=code != 0)
+        if self._following:
+            printer.event(f"{svc.name} ended: every process of it has exited", svc.name)
+        else:
+            printer.event(f"{svc.name} {describe_exit(code)}", svc.name, error=code != 0)
         self._port_taken = None
         if code != 0 and self.contract.expected():
             taken = await asyncio.to_thread(self.contract.taken)
@@ -435,6 +456,38 @@ class Runner:
             printer.event(f"{svc.name}: stopping the processes it left running", svc.name)
         await self.process.stop(sup.force)
         return "ended"
+
+    def _daemonized(self) -> bool:
+        """Its first process exited 0 leaving others running (redis --daemonize yes, nginx, pg_ctl
+        start): the service goes on as those. Not for a one-shot task others wait to complete: what
+        that leaves behind is stopped."""
+        proc = self.process
+        if proc is None or self.sup.stopping or self._awaited_to_complete():
+            return False
+        pids = proc.members()
+        if not pids:
+            return False
+        self._following = True
+        name = self.service.name
+        shown = ", ".join(map(str, sorted(pids)[:5])) + (" ..." if len(pids) > 5 else "")
+        self.sup.printer.event(f"{name}: its first process exited 0 and left {len(pids)} running "
+                               f"(pid {shown}); following them as {name}", name)
+        return True
+
+    def _awaited_to_complete(self) -> bool:
+        name = self.service.name
+        return any(d.name == name and d.condition == "completed_successfully"
+                   for other in self.sup.config.services.values() for d in other.depends_on)
+
+    async def _follow(self) -> int:
+        """Wait until no process of the daemonized instance is left; 0, as the daemon's own exit code is
+        not ours to know."""
+        proc = self.process
+        assert proc is not None
+        while True:
+            await asyncio.sleep(FOLLOW_POLL)
+            if not proc.running:
+                return 0
 
     async def _crash_restart(self) -> bool:
         """Apply the restart policy to an instance that ended on its own: wait out the backoff and

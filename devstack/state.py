@@ -1,9 +1,10 @@
 """``.devstack/``: the project's state directory (mode 0700) and the record of the running supervisor.
 
 ``run.json`` names the supervisor (pid and start time, so a reused pid is never mistaken for it), the
-run's token (``DEVSTACK_RUN`` in every service's environment) and each service's process group with its
-leader's start time. A later run uses it to refuse a second supervisor and to reap what a supervisor
-killed by SIGKILL left behind.
+config file it runs (a record read from another place, a copied project, is ignored), the run's token
+(``DEVSTACK_RUN`` in every service's environment) and the run's cgroup. A later run uses it to reap
+what a supervisor killed by SIGKILL left behind, never on its word alone: only processes that prove
+they are the run's (in its cgroup, named after the token; or carrying the token) are stopped.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import fcntl
 import json
 import os
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .files import StateError, open_private, owner_of, private_dir, read_private, write_private
@@ -24,12 +25,24 @@ RUN_FILE = "run.json"
 
 
 def ensure_state_dir(path: Path) -> Path:
-    """Create ``.devstack/`` readable by the user alone, with a .gitignore so it is never committed. One
-    that is there already must be a real directory of the user's own (``files.private_dir``)."""
-    private_dir(path)
-    ignore = path / ".gitignore"
+    """Create ``.devstack/`` readable by the user alone, with a .gitignore so it is never committed (and
+    a config's own state directory below it, ``.devstack/configs/NAME``, for a config not named
+    devstack.toml). One that is there already must be a real directory of the user's own
+    (``files.private_dir``), and so must each directory between."""
+    from .config.discover import STATE_DIR_NAME
+
+    top = path
+    while top.name != STATE_DIR_NAME and top.parent != top:
+        top = top.parent
+    if top.name != STATE_DIR_NAME:
+        top = path
+    private_dir(top)
+    ignore = top / ".gitignore"
     if not os.path.lexists(ignore):
         write_private(ignore, "*\n")
+    below = top
+    for part in path.relative_to(top).parts:
+        below = private_dir(below / part)
     return path
 
 
@@ -60,22 +73,20 @@ class RunRecord:
     pid: int
     create_time: float
     token: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
-    groups: dict[str, list[float]] = field(default_factory=dict)  # service -> [pgid, create_time]
     control: str | None = None
+    config: str | None = None  # the config file the run is of (absolute)
+    cgroup: str | None = None  # the run's cgroup, where it has one
 
     @classmethod
-    def for_this_process(cls) -> RunRecord:
+    def for_this_process(cls, config: Path | None = None) -> RunRecord:
         import psutil
 
-        return cls(pid=os.getpid(), create_time=psutil.Process().create_time())
+        return cls(pid=os.getpid(), create_time=psutil.Process().create_time(),
+                   config=str(config.absolute()) if config is not None else None)
 
     @property
     def alive(self) -> bool:
         return process_matches(self.pid, self.create_time)
-
-    def live_groups(self) -> list[int]:
-        """Process groups of this record whose leader is still the process that was recorded."""
-        return [int(pgid) for pgid, started in self.groups.values() if process_matches(int(pgid), started)]
 
 
 LOCK_FILE = "up.lock"
@@ -113,12 +124,42 @@ def hold_project_lock(state_dir: Path, inherited: int | None = None) -> int | No
     return fd
 
 
-def read_run(state_dir: Path) -> RunRecord | None:
+_FIELDS = {f.name for f in fields(RunRecord)}
+
+
+def read_any_run(state_dir: Path) -> RunRecord | None:
+    """``run.json`` as it is, wherever it came from (see ``read_run``)."""
     try:
         text = read_private(state_dir / RUN_FILE, limit=1024 * 1024)
-        return RunRecord(**json.loads(text)) if text is not None else None
-    except (StateError, ValueError, TypeError):
+        if text is None:
+            return None
+        data = json.loads(text)
+        record = RunRecord(**{k: v for k, v in data.items() if k in _FIELDS})
+    except (StateError, ValueError, TypeError, AttributeError):
         return None
+    if not (isinstance(record.pid, int) and isinstance(record.token, str) and record.token.isalnum()):
+        return None
+    return record
+
+
+def read_run(state_dir: Path) -> RunRecord | None:
+    """The record of this state directory's run, or None: none, unreadable, or another place's (a
+    project copied with its ``.devstack/``, or a config's state read for another config)."""
+    record = read_any_run(state_dir)
+    if record is None or foreign(state_dir, record):
+        return None
+    return record
+
+
+def foreign(state_dir: Path, record: RunRecord) -> str | None:
+    """Why ``record`` is not of ``state_dir``'s project and config (a message), or None."""
+    from .config.discover import state_dir_of
+
+    if record.config is None:
+        return "it names no config file (written by an older devstack)"
+    if os.path.realpath(state_dir_of(Path(record.config))) != os.path.realpath(state_dir):
+        return f"it is the run of {record.config} (a copied project?)"
+    return None
 
 
 def write_run(state_dir: Path, record: RunRecord) -> None:

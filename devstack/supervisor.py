@@ -25,25 +25,20 @@ from .config import Config
 from .control.paths import socket_place
 from .control.server import ControlServer
 from .environment import Ports
-from .errors import DevstackError, describe_error
+from .errors import describe_error
 from .files import StateError
 from .graph import dependents, stop_before, with_dependencies
-from .guardian import CLEAN, start_guardian
+from .guardian import CLEAN, guardian_line, start_guardian
 from .health import HealthMonitor, HealthState, Prober
 from .keeper import keep_state_dir
 from .output import Printer
 from .ports import Listen, listening
+from .process import describe_exit
 from .readiness import failure, settle
 from .report import PORTS_HEADER, ports_rows, table
 from .runner import Monitor, Phase, Runner
-from .tree import (
-    find_members,
-    kill_all,
-    members_by_service,
-    reap_orphans,
-    set_child_subreaper,
-    unregister_child,
-)
+from .tracking import Tracking, start_tracking
+from .tree import find_members, kill_all, reap_orphans, set_child_subreaper, unregister_child
 
 if TYPE_CHECKING:
     from .watch import StackWatcher
@@ -51,6 +46,8 @@ if TYPE_CHECKING:
 __all__ = ("Options", "Supervisor", "reap_previous_run")
 
 log = logging.getLogger("devstack.supervisor")
+
+TOLD_MAX = 1024
 
 EXIT_CODES = {
     signal.SIGINT: 130,  # Ctrl-C
@@ -76,7 +73,8 @@ class Supervisor:
         self.watcher: StackWatcher | None = None
         self.prober: Prober | None = None
         self.ports: Ports = {}
-        self.record = state.RunRecord.for_this_process()
+        self.record = state.RunRecord.for_this_process(config.path)
+        self.tracking: Tracking = None  # type: ignore[assignment]  # set by run(), before any service
         self.force = asyncio.Event()
         self._stop = asyncio.Event()
         self._stop_signal: signal.Signals | None = None
@@ -85,6 +83,8 @@ class Supervisor:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._idle = asyncio.Event()
         self._record_failed = False
+        self._told: dict[int, int] = {}  # process of the run -> its start time, as told to the guardian
+        self._closing = False
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -105,7 +105,13 @@ class Supervisor:
         watch_task: asyncio.Task[None] | None = None
         clean = False
         try:
-            self._guardian = start_guardian(self.record.token, state_dir)
+            self.tracking = start_tracking(self.record.token)
+            if self.tracking.kind != "cgroup":
+                self.printer.event(f"tracking processes by their tree: {self.tracking.detail}")
+            self.record.cgroup = str(self.tracking.run_cgroup) if self.tracking.run_cgroup else None
+            self._start_guardian()
+            assert self.tracking.tree is not None
+            self.tracking.tree.on_new = self._tell_guardian
             self.prober = Prober()
             state.write_run(state_dir, self.record)
             watch_task = await self._start_watching()
@@ -115,6 +121,7 @@ class Supervisor:
             progress = asyncio.create_task(self._progress(), name="progress")
             ready = asyncio.create_task(self._announce_ready(), name="ready line")
             keeper = asyncio.create_task(keep_state_dir(self, control), name="state keeper")
+            tracker = asyncio.create_task(self._track(), name="track")
             if not self.runners:
                 self._idle.set()
             await first(self._stop.wait(), self._idle.wait())
@@ -125,6 +132,7 @@ class Supervisor:
             progress.cancel()
             ready.cancel()
             keeper.cancel()
+            tracker.cancel()
             self.printer.set_status(None)
             await asyncio.gather(*self._tasks.values())
             if not self._stop.is_set():
@@ -138,6 +146,10 @@ class Supervisor:
             await control.close()
             if self.prober is not None:
                 await self.prober.aclose()
+            if self.tracking is not None:
+                if not clean:  # a crash of devstack's own code: nothing it started may outlive it
+                    await self._sweep()
+                clean = self._last_look() and clean
             state.clear_run(state_dir)
             self._close_guardian(clean)
             self.printer.close()
@@ -188,6 +200,17 @@ class Supervisor:
                     parts.append(f"{name} starting ({now - r.started_at:.1f} s)")
             self.printer.set_status(f"… {' · '.join(parts)}" if parts else None)
             await asyncio.sleep(0.25)
+
+    async def _track(self) -> None:
+        """Without cgroups, look at devstack's process tree now and then, so that each process is
+        attributed to its service (and the guardian told of it) while its parent still shows whose it
+        is."""
+        tree = self.tracking.tree
+        if self.tracking.kind == "cgroup" or tree is None:
+            return
+        while True:
+            tree.refresh()
+            await asyncio.sleep(tree.pace())
 
     # -- watching -----------------------------------------------------------------------------
 
@@ -327,10 +350,8 @@ class Supervisor:
     def snapshot(self) -> dict[str, Any]:
         """The live state of the stack, as the control API serves it. Where every service listens is
         looked up in one pass over the processes and one over the sockets, not one per service."""
-        groups = {n: r.process.pgid for n, r in self.runners.items()
-                  if r.process is not None and not r.process.exited}
-        members = members_by_service(self.record.token, groups)
-        service_of = {p.pid: n for n, procs in members.items() for p in procs}
+        service_of = {pid: n for n, r in self.runners.items() if r.process is not None
+                      for pid in r.process.members()}
         listens: dict[str, list[Listen]] = {}
         for sock in listening(service_of):
             listens.setdefault(service_of[sock.pid], []).append(sock)
@@ -339,16 +360,9 @@ class Supervisor:
             "project": str(self.config.root),
             "config": str(self.config.path),
             "stopping": self.stopping,
+            "tracking": {"kind": self.tracking.kind, "detail": self.tracking.detail},
             "services": [r.snapshot(listens.get(n, [])) for n, r in self.runners.items()],
         }
-
-    def record_group(self, name: str, pid: int) -> None:
-        try:
-            started = psutil.Process(pid).create_time()
-        except psutil.Error:
-            return
-        self.record.groups[name] = [pid, started]
-        self.save_record()
 
     def save_record(self) -> None:
         """Write run.json. Supervision never depends on it: a failure (a full disk) is said once, and
@@ -372,12 +386,35 @@ class Supervisor:
         self.printer.event("all services stopped")
 
     async def _sweep(self) -> None:
-        """Stop anything of the run that escaped every process group (re-parented to us as subreaper)."""
-        left = find_members(self.record.token)
+        """Stop anything of the run no service stopped (one that ended left it; a process no service
+        could be told of): the run's cgroup, devstack's descendants, the environment markers."""
+        left = self._leftovers()
         if left:
             self.printer.event(f"stopping {len(left)} leftover process(es) of this run")
             await asyncio.to_thread(kill_all, left, 1.0)
         reap_orphans()
+
+    def _leftovers(self) -> list[psutil.Process]:
+        pids = set(self.tracking.pids()) | {p.pid for p in find_members(self.record.token)}
+        out = []
+        for pid in pids - {os.getpid()}:
+            try:
+                out.append(psutil.Process(pid))
+            except psutil.Error:
+                continue
+        return out
+
+    def _last_look(self) -> bool:
+        """devstack never exits while a process it started lives: SIGKILL whatever is left (there should
+        be nothing), and remove the run's cgroup. True if nothing was left."""
+        left = self._leftovers()
+        if left:
+            log.warning("killing processes of the run still alive at exit: %s", [p.pid for p in left])
+            self.tracking.kill_all()
+            kill_all(left, 0.0)
+        reap_orphans()
+        self.tracking.close()
+        return not left
 
     # -- signals ------------------------------------------------------------------------------
 
@@ -412,10 +449,37 @@ class Supervisor:
     def _reap(self) -> None:
         self._reap_handle = None
         reap_orphans()
+        g = self._guardian
+        if g is not None and g.poll() is not None and not self._closing:
+            self.printer.event(f"the guardian (pid {g.pid}) ended unexpectedly "
+                               f"({describe_exit(g.returncode)}); starting a new one", error=True)
+            unregister_child(g.pid)
+            self._start_guardian()
+
+    def _start_guardian(self) -> None:
+        """The guardian, told of the run's cgroup and of every process of the run seen so far."""
+        self._guardian = start_guardian(self.record.token, self.tracking.run_cgroup)
+        for pid, start in self._told.items():
+            self._tell_guardian(pid, start, remember=False)
+
+    def _tell_guardian(self, pid: int, start: int, remember: bool = True) -> None:
+        if remember:
+            self._told[pid] = start
+            if len(self._told) > 4 * TOLD_MAX:  # forget the dead now and then
+                self._told = {p: s for p, s in self._told.items() if psutil.pid_exists(p)}
+        g = self._guardian
+        if g is None or g.stdin is None:
+            return
+        try:
+            g.stdin.write(guardian_line(pid, start))
+            g.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            pass  # it died: _reap starts a new one, told of everything again
 
     def _close_guardian(self, clean: bool) -> None:
         """Let the guardian go: told that everything is stopped (``clean``), it exits at once; else it
         looks for what is left of the run and stops it."""
+        self._closing = True
         g = self._guardian
         if g is None:
             return
@@ -436,15 +500,33 @@ class Supervisor:
 
 
 def reap_previous_run(config: Config, printer: Printer) -> None:
-    """Refuse to run beside a live supervisor of the same project; stop what a dead one left behind."""
-    record = state.read_run(config.state_dir)
+    """Stop what an earlier supervisor of this config, killed before it could, left behind. The caller
+    holds the project's lock, so no supervisor of it runs. Nothing is stopped on run.json's word alone
+    (the file may have been copied, committed or forged): only what is in the run's cgroup (named after
+    its token, owned by this user) or carries its token in its environment."""
+    record = state.read_any_run(config.state_dir)
     if record is None:
         return
-    if record.alive and record.pid != os.getpid():
-        raise DevstackError(state.already_running(record))
-    leftovers = find_members(record.token, pgids=record.live_groups(), everywhere=True)
+    why = state.foreign(config.state_dir, record)
+    if why is not None:
+        printer.event(f"ignoring {config.state_dir / state.RUN_FILE}: {why}")
+        state.clear_run(config.state_dir)
+        return
+    from . import cgroup
+
+    run_cgroup = cgroup.is_run_cgroup(record.cgroup or "", record.token)
+    pids = set(cgroup.members(run_cgroup)) if run_cgroup is not None else set()
+    leftovers = find_members(record.token, everywhere=True)
+    pids -= {p.pid for p in leftovers}
+    for pid in pids:
+        try:
+            leftovers.append(psutil.Process(pid))
+        except psutil.Error:
+            continue
     if leftovers:
         printer.event(f"stopping {len(leftovers)} process(es) left running by an earlier devstack "
                       f"(pid {record.pid}) that did not shut down")
         kill_all(leftovers, 1.0)
+    if run_cgroup is not None:
+        cgroup.clear(run_cgroup)
     state.clear_run(config.state_dir)

@@ -1,10 +1,19 @@
-"""Process trees: which processes belong to a service, signalling them, and making sure none survive.
+"""Process trees: the fallback tracking (where no cgroup can be made), signalling, and leftovers.
 
-A service's processes are its process group (each service runs in a session of its own) plus anything
-that left the group (a daemon that called ``setsid``) but still carries the run's ``DEVSTACK_RUN`` and the
-service's ``DEVSTACK_SERVICE`` in its environment. On Linux the supervisor is a child subreaper, so
-daemons that double-fork are re-parented to it instead of to init: they stay its descendants, where they
-are found cheaply, and the supervisor reaps them when they exit.
+On Linux the supervisor is a child subreaper, so every process that leaves a service's tree (a daemon
+that double-forks) is re-parented to it instead of to init: the run is exactly the supervisor's
+descendants (its own helpers aside), and it reaps them when they exit. ``TreeTracker`` attributes each
+descendant to a service instance when it first sees it, and remembers that for the process's life
+(by pid and start time): by its process group (each service runs in a session of its own), by its
+parent, by the run's ``DEVSTACK_RUN`` / ``DEVSTACK_SERVICE`` / ``DEVSTACK_INSTANCE`` markers in its
+environment, and for a process re-parented before it was seen (its markers erased, as ``setproctitle``
+does), by what just happened: the one service that lost a process (its parent) shortly before, else
+the service that started last, shortly before (and the run's alone if that is ambiguous). One look at
+the process table serves every service (it is cached for ``FRESH`` seconds), so stopping 50 services
+costs what stopping one does.
+
+``find_members`` (the environment markers, machine-wide) is the third net, for the guardian and for the
+leftovers of a supervisor that died.
 """
 
 from __future__ import annotations
@@ -14,7 +23,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator
 
 import psutil
 
@@ -22,14 +32,15 @@ __all__ = (
     "INSTANCE_VAR",
     "RUN_VAR",
     "SERVICE_VAR",
+    "TreeTracker",
     "find_members",
     "kill_all",
-    "members_by_service",
     "pdeathsig_preexec",
     "reap_orphans",
     "register_child",
     "set_child_subreaper",
     "signal_all",
+    "signal_groups",
     "unregister_child",
 )
 
@@ -154,21 +165,6 @@ def find_members(run: str, service: str | None = None, pgids: Iterable[int] = ()
     return found
 
 
-def members_by_service(run: str, groups: Mapping[str, int]) -> dict[str, list[psutil.Process]]:
-    """``find_members`` for several services at once (service -> its process group), in one pass over
-    this process's descendants instead of one pass per service."""
-    by_pgid = {pgid: name for name, pgid in groups.items()}
-    found: dict[str, list[psutil.Process]] = {name: [] for name in groups}
-    for proc, pgid in _live(False):
-        name = by_pgid.get(pgid)
-        if name is None:
-            env = _environ(proc)
-            name = env.get(SERVICE_VAR) if env.get(RUN_VAR) == run else None
-        if name in found:
-            found[name].append(proc)
-    return found
-
-
 def signal_all(procs: Iterable[psutil.Process], sig: int, pgids: Iterable[int] = ()) -> None:
     """Send ``sig`` to each process group, and to each process outside those groups (a process in one
     would otherwise get it twice: a SIGTERM handler run twice is a traceback in many programs). Ones
@@ -197,3 +193,183 @@ def kill_all(procs: list[psutil.Process], grace: float) -> list[psutil.Process]:
         signal_all(alive, signal.SIGKILL)
         _, alive = psutil.wait_procs(alive, timeout=1.0)
     return alive
+
+
+def signal_groups(pids: Iterable[int], sig: int, groups: set[int]) -> None:
+    """``signal_all`` for pids: ``sig`` to each process group in ``groups``, and to each pid outside
+    them."""
+    for pgid in groups:
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+    for pid in pids:
+        try:
+            if groups and os.getpgid(pid) in groups:
+                continue
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+# -- the fallback tracking --------------------------------------------------------------------------
+
+FRESH = 0.015  # how long one look at the process table serves every question about it
+GUESS_WINDOW = 3.0  # an unattributed orphan appearing this long after a service's start or end is its
+BUSY = 5.0  # seconds after a service's start or end in which its tree is looked at often
+GUESS_TIE = 0.05  # ...unless another service's came within this of it: then it is the run's only
+
+Entry = tuple[int, int, int]  # ppid, pgid, start time (clock ticks; pid and start time name a process)
+
+
+def _table_linux() -> dict[int, Entry]:
+    table: dict[int, Entry] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        rest = data[data.rindex(b")") + 2:].split()
+        if rest[0] in (b"Z", b"X"):  # a zombie is gone, whoever reaps it
+            continue
+        table[int(name)] = (int(rest[1]), int(rest[2]), int(rest[19]))
+    return table
+
+
+def _table_psutil() -> dict[int, Entry]:
+    table: dict[int, Entry] = {}
+    for proc in psutil.process_iter(["ppid", "create_time", "status"]):
+        try:
+            if proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            table[proc.pid] = (proc.info["ppid"], os.getpgid(proc.pid), int(proc.info["create_time"] * 100))
+        except (psutil.Error, OSError, TypeError):
+            continue
+    return table
+
+
+def process_table() -> dict[int, Entry]:
+    """Every live process: pid -> (ppid, pgid, start time)."""
+    if IS_LINUX:
+        try:
+            return _table_linux()
+        except OSError:
+            pass
+    return _table_psutil()
+
+
+class TreeTracker:
+    """This process's descendants, each attributed to a slot key (``service/instance/seq``) or to the
+    run only (None). devstack's own children that are not a service's (the guardian, health-check
+    commands: registered with ``register_child``) are never part of the run. ``on_new(pid, start)``
+    hears of each process the first time it is seen (the guardian keeps them)."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.me = os.getpid()
+        self.on_new: Callable[[int, int], None] | None = None
+        self._leaders: dict[int, str] = {}  # first process (and process group) -> its slot
+        self._seen: dict[tuple[int, int], str | None] = {}
+        self._events: dict[str, float] = {}  # slot -> when it last started or its first process ended
+        self._lost: dict[str, float] = {}  # slot -> when a process of it was last found gone
+        self._at = -1.0
+        self._members: dict[str | None, list[int]] = {}
+
+    def bind(self, key: str, pid: int) -> None:
+        # seen before it was bound (a look between the spawn and now): what was guessed is forgotten
+        wrong = {k for (p, _), k in self._seen.items() if p == pid}
+        self._seen = {i: k for i, k in self._seen.items() if k not in wrong and i[0] != pid}
+        self._leaders[pid] = key
+        self._events[key] = time.monotonic()
+        self._at = -1.0
+
+    def ended(self, key: str) -> None:
+        """The slot's first process has exited (a daemon it started may appear re-parented now)."""
+        self._events[key] = self._lost[key] = time.monotonic()
+        self._at = -1.0
+
+    def forget(self, key: str) -> None:
+        for pid in [p for p, k in self._leaders.items() if k == key]:
+            del self._leaders[pid]
+        self._events.pop(key, None)
+        self._lost.pop(key, None)
+
+    def pace(self) -> float:
+        """How soon to look again: often while services start or end (a daemon they hand over to is
+        best seen before it is re-parented), seldom when nothing happens."""
+        latest = max(self._events.values(), default=-1e9)
+        return 0.1 if time.monotonic() - latest < BUSY else 2.0
+
+    def members(self, key: str | None, fresh: float = FRESH) -> list[int]:
+        """Live pids of slot ``key``, or of the whole run (None), from a look at most ``fresh`` old."""
+        self.refresh(fresh)
+        if key is None:
+            return [pid for pids in self._members.values() for pid in pids]
+        return list(self._members.get(key, ()))
+
+    def refresh(self, fresh: float = 0.0) -> None:
+        now = time.monotonic()
+        if now - self._at <= fresh:
+            return
+        table = process_table()
+        self._at = time.monotonic()
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _, _) in table.items():
+            children.setdefault(ppid, []).append(pid)
+        skip = {p for p in _known_children if p not in self._leaders}
+        owner: dict[int, str | None] = {}
+        members: dict[str | None, list[int]] = {}
+        seen: dict[tuple[int, int], str | None] = {}
+        todo = [p for p in children.get(self.me, ()) if p not in skip]
+        while todo:
+            pid = todo.pop()
+            ppid, pgid, start = table[pid]
+            ident = (pid, start)
+            if ident in self._seen:
+                key = self._seen[ident]
+            else:
+                key = self._attribute(pid, ppid, pgid, owner)
+                if self.on_new is not None:
+                    self.on_new(pid, start)
+            seen[ident] = owner[pid] = key
+            members.setdefault(key, []).append(pid)
+            todo.extend(children.get(pid, ()))
+        now = time.monotonic()
+        for ident, key in self._seen.items():
+            if key is not None and ident not in seen:
+                self._lost[key] = now
+        self._seen, self._members = seen, members
+
+    def _attribute(self, pid: int, ppid: int, pgid: int, owner: dict[int, str | None]) -> str | None:
+        if pid in self._leaders:
+            return self._leaders[pid]
+        if pgid in self._leaders:
+            return self._leaders[pgid]
+        if ppid != self.me and ppid in owner:
+            return owner[ppid]
+        return self._by_markers(pid) or self._by_time()
+
+    def _by_markers(self, pid: int) -> str | None:
+        try:
+            env = psutil.Process(pid).environ()
+        except (psutil.Error, OSError):
+            return None
+        if env.get(RUN_VAR) != self.token or SERVICE_VAR not in env:
+            return None
+        prefix = f"{env[SERVICE_VAR]}/{env.get(INSTANCE_VAR, '')}/"
+        keys = [k for k in self._leaders.values() if k.startswith(prefix)]
+        return max(keys, key=lambda k: int(k.rsplit("/", 1)[1])) if keys else None
+
+    def _by_time(self) -> str | None:
+        now = time.monotonic()
+        lost = {k for k, t in self._lost.items() if now - t <= GUESS_WINDOW}
+        if len(lost) == 1:
+            return lost.pop()
+        recent = sorted(((t, k) for k, t in self._events.items() if now - t <= GUESS_WINDOW),
+                        reverse=True)
+        if not recent or (len(recent) > 1 and recent[0][0] - recent[1][0] < GUESS_TIE):
+            return None
+        return recent[0][1]

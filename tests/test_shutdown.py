@@ -129,14 +129,21 @@ def test_second_sigint_kills_at_once(project: Path) -> None:
     assert took < 5, f"the second interrupt took {took:.1f} s"
 
 
-def test_service_that_daemonises_and_exits_leaves_nothing(project: Path) -> None:
-    write_config(project, {"forker": {"cmd": daemon(then_exit=True)}})
+def test_service_that_daemonises_and_exits_is_followed_then_stopped(project: Path) -> None:
+    """Its first process exits 0 leaving a daemon: the service goes on as the daemon (status shows
+    it running, with the daemon's pid) until the stack stops, which stops the daemon."""
+    write_config(project, {"forker": {"cmd": daemon(then_exit=True), "port": False}})
     with Stack(project, "up", "--no-timestamps") as stack:
         [daemon_pid] = stack.pids(1, r"daemon pid=(\d+)")
-        assert stack.wait() == 0
+        stack.wait_for_line(r"forker: its first process exited 0 and left 1 running .* following them")
+        status = json.loads(run_devstack(["status", "--json"], project).stdout)
+        [forker] = status["services"]
+        assert forker["state"] == "running" and forker["pid"] == daemon_pid, forker
+        assert alive(daemon_pid)
+        stack.send(signal.SIGINT)
+        assert stack.wait() == 130
     assert not alive(daemon_pid)
-    assert "devstack | forker exited with code 0" in stack.output
-    assert "devstack | forker: stopping the processes it left running" in stack.output
+    assert "forker exited with code 0" not in stack.output
 
 
 def test_sigkill_of_devstack_leaves_nothing(project: Path) -> None:
@@ -162,10 +169,10 @@ def test_sigkill_of_devstack_leaves_nothing(project: Path) -> None:
 
 
 def test_later_run_reaps_what_an_earlier_one_left(project: Path) -> None:
-    """devstack and its guardian both SIGKILLed: what survives (a process ignoring SIGTERM, a daemon)
-    is stopped by the next ``devstack up`` in the project. Unrelated processes are never touched, even
-    one that looks like a service of another run, or one whose pid the run record names with another
-    start time (a reused pid)."""
+    """devstack and its guardian both SIGKILLed at once: what survives (a process ignoring SIGTERM, a
+    daemon) is stopped by the next ``devstack up`` in the project. Unrelated processes are never
+    touched, even one that looks like a service of another run, or one that a forged run.json names
+    with its real start time (as the supervisor, and in the process groups older versions recorded)."""
     write_config(project, {
         "stubborn": {"cmd": ignore_term()},
         "daemon": {"cmd": daemon(ignore_sigterm=True)},
@@ -182,20 +189,20 @@ def test_later_run_reaps_what_an_earlier_one_left(project: Path) -> None:
             [daemon_pid] = first.pids(1, r"daemon pid=(\d+)")
             guardian = guardian_of(first.pid)
             guardian.kill()
-            wait_for(lambda: not alive(guardian.pid), timeout=5, message="the guardian to die")
-            first.send(signal.SIGKILL)
+            first.send(signal.SIGKILL)  # before it can start a new guardian
             assert first.wait() == -signal.SIGKILL
         # PR_SET_PDEATHSIG sent SIGTERM to the leaders; these two ignore it and are left over
         assert alive(stubborn_pid) and alive(daemon_pid)
         run_file = project / ".devstack" / "run.json"
         record = json.loads(run_file.read_text())
-        record["groups"]["bystander"] = [bystander.pid, psutil.Process(bystander.pid).create_time() - 100]
+        started = psutil.Process(bystander.pid).create_time()
+        record.update(pid=bystander.pid, create_time=started, groups={"bystander": [bystander.pid, started]})
         run_file.write_text(json.dumps(record))
 
         result = run_devstack(["up", "--no-timestamps", "quick"], project)
         assert result.returncode == 0, result
         assert ("devstack | stopping 2 process(es) left running by an earlier devstack "
-                f"(pid {first.pid}) that did not shut down") in result.stdout
+                f"(pid {bystander.pid}) that did not shut down") in result.stdout
         assert "quick    | quick ran" in result.stdout
         assert not alive(stubborn_pid) and not alive(daemon_pid)
         assert lookalike.poll() is None and bystander.poll() is None

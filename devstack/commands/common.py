@@ -77,7 +77,7 @@ def known_ports(config: Config, *, assign: bool = False) -> Ports:
     from ..ports.store import read_assignments
     from ..state import read_run
 
-    ports = dict(read_assignments(config.root))
+    ports = dict(read_assignments(config.root, config.state_dir))
     record = read_run(config.state_dir)
     if record is not None and record.alive:
         try:

@@ -33,7 +33,7 @@ def ports(project: Project, args: argparse.Namespace) -> int:
         from ..ports.store import read_assignments
 
         config = project.config
-        assigned = read_assignments(config.root)
+        assigned = read_assignments(config.root, config.state_dir)
         services = [{"name": n, "ports": assigned.get(n, {}), "scheme": s.scheme, "state": "not running"}
                     for n, s in config.services.items()]
         running = False
@@ -54,6 +54,9 @@ def status(project: Project, args: argparse.Namespace) -> int:
         print(json.dumps(snapshot, indent=2))
         return 0
     print(table(STATUS_HEADER, status_rows(snapshot["services"])))
+    tracking = snapshot.get("tracking")
+    if tracking:
+        print(f"\nprocesses tracked by {tracking['kind']}: {tracking['detail']}")
     return 0
 
 

@@ -39,7 +39,8 @@ def up(project: Project, args: argparse.Namespace) -> int:
     printer = Printer(names, colour=use_colour(1, args.no_colour), timestamps=not args.no_timestamps,
                       log_dir=config.state_dir / "logs")
     reap_previous_run(config, printer)
-    allocation = allocate(config.root, port_requests(config), config.settings.port_range)
+    allocation = allocate(config.root, port_requests(config), config.settings.port_range,
+                          config=config.path)
     try:
         for warning in allocation.warnings:
             printer.event(warning, error=True)
@@ -49,7 +50,7 @@ def up(project: Project, args: argparse.Namespace) -> int:
         supervisor.ports = allocation.ports
         return asyncio.run(supervisor.run())
     finally:
-        release_project(config.root)
+        release_project(config.root, config.path)
 
 
 def up_detached(project: Project, args: argparse.Namespace) -> int:

@@ -8,16 +8,27 @@ from pathlib import Path
 
 from ..errors import ConfigError, Problem
 
-__all__ = ("CONFIG_NAME", "PROCFILE_NAME", "STATE_DIR_NAME", "Located", "find_config", "shown")
+__all__ = ("CONFIG_NAME", "PROCFILE_NAME", "STATE_DIR_NAME", "Located", "find_config", "shown",
+           "state_dir_of")
 
 CONFIG_NAME = "devstack.toml"
 PROCFILE_NAME = "Procfile"
 STATE_DIR_NAME = ".devstack"
 
 
+def state_dir_of(config: Path) -> Path:
+    """Where the state (ports, logs, run, control socket) of the config file ``config`` lives:
+    ``.devstack/`` beside it for ``devstack.toml`` (or a Procfile), ``.devstack/configs/NAME/`` for any
+    other name (``-f other.toml``), so that two configs of one folder never share ports or a run."""
+    base = config.parent / STATE_DIR_NAME
+    if config.name in (CONFIG_NAME, PROCFILE_NAME):
+        return base
+    return base / "configs" / config.name
+
+
 class Located:
     """Something read from a config file at ``path``: the project's root is the file's directory, and
-    its state (ports, logs, the control socket) lives in ``.devstack/`` there."""
+    its state lives in ``.devstack/`` there (``state_dir_of``)."""
 
     path: Path
 
@@ -27,7 +38,7 @@ class Located:
 
     @property
     def state_dir(self) -> Path:
-        return self.root / STATE_DIR_NAME
+        return state_dir_of(self.path)
 
 
 def find_config(start: Path, explicit: Path | None = None) -> Path:

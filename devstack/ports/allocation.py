@@ -72,21 +72,33 @@ def _owner() -> tuple[int, float]:
     return me.pid, me.create_time()
 
 
+def _key(root: Path, config: Path | None) -> tuple[str, Path | None]:
+    """The lease registry's name for a config's stack, and its state directory: the project's path for
+    its devstack.toml, the config file's path for another config (``-f other.toml``) of the folder."""
+    if config is None:
+        return str(root), None
+    from ..config.discover import state_dir_of
+
+    state = state_dir_of(config)
+    return (str(root) if state == config.parent / ".devstack" else str(config.resolve())), state
+
+
 def allocate(project_root: Path, requests: Sequence[tuple[str, PortSpec]],
-             port_range: tuple[int, int] = DEFAULT_RANGE) -> Allocation:
+             port_range: tuple[int, int] = DEFAULT_RANGE, *, config: Path | None = None) -> Allocation:
     """Assign a port to every (service, spec) in ``requests``, lease them to the current process and
     persist them. ``requests`` is the whole stack: persisted services missing from it are forgotten.
 
     Raises ``PortError`` for a bad ``port_range``, a busy or doubly pinned port, a project whose ports
-    another live devstack holds, or an exhausted pool."""
+    another live devstack holds, or an exhausted pool. ``config``: the config file, when it may be
+    one of several in the folder (each has ports of its own)."""
     root = project_root.resolve()
-    project = str(root)
+    project, state_dir = _key(root, config)
     lo, hi = port_range
     problem = check_range(lo, hi)
     if problem:
         raise PortError(problem)
     wanted = _validate(requests)
-    persisted, warnings = load_assignments(root)
+    persisted, warnings = load_assignments(root, state_dir)
     pid, started = _owner()
 
     with open_registry() as registry:
@@ -143,7 +155,7 @@ def allocate(project_root: Path, requests: Sequence[tuple[str, PortSpec]],
         ports = {service: ports[service] for service, _ in wanted if service in ports}  # config order
         registry.lease(project, pid, started, ports)
         if ports != persisted:
-            write_assignments(root, ports)
+            write_assignments(root, ports, state_dir)
 
     for warning in warnings:
         log.debug("%s", warning)
@@ -211,9 +223,10 @@ class _Candidates:
         return None
 
 
-def release_project(project_root: Path) -> bool:
+def release_project(project_root: Path, config: Path | None = None) -> bool:
     """Give back the project's leases (at shutdown). Its ports stay remembered, so other projects keep
     clear of them while they can. False if the project held none, or another live devstack holds them."""
     pid, started = _owner()
+    project, _ = _key(project_root.resolve(), config)
     with open_registry() as registry:
-        return registry.release(str(project_root.resolve()), pid, started)
+        return registry.release(project, pid, started)

@@ -37,16 +37,17 @@ _HEADER = ("# The ports devstack gave this project's services; they come back on
            "# (port = 8000), which stops devstack when it is busy instead.\n\n")
 
 
-def ports_file(project_root: Path) -> Path:
-    return project_root / ".devstack" / PORTS_FILE
+def ports_file(project_root: Path, state_dir: Path | None = None) -> Path:
+    """``.devstack/ports.toml`` of the project, or ``ports.toml`` in a config's own ``state_dir``."""
+    return (state_dir if state_dir is not None else project_root / ".devstack") / PORTS_FILE
 
 
-def load_assignments(project_root: Path) -> tuple[Assignments, list[str]]:
+def load_assignments(project_root: Path, state_dir: Path | None = None) -> tuple[Assignments, list[str]]:
     """The persisted assignments and a note for every entry that had to be ignored.
 
     A file that is not TOML at all is an error rather than a reason to hand out new ports: someone
     edited it, and silently moving every port would undo what stability promises."""
-    path = ports_file(project_root)
+    path = ports_file(project_root, state_dir)
     try:
         text = read_private(path, limit=1024 * 1024)  # never through a link, only a regular file
         if text is None:
@@ -71,16 +72,18 @@ def load_assignments(project_root: Path) -> tuple[Assignments, list[str]]:
     return out, notes
 
 
-def read_assignments(project_root: Path) -> Assignments:
+def read_assignments(project_root: Path, state_dir: Path | None = None) -> Assignments:
     """The persisted assignments (for ``devstack ports`` when no stack runs); {} if there are none."""
-    assignments, notes = load_assignments(project_root)
+    assignments, notes = load_assignments(project_root, state_dir)
     for note in notes:
         log.warning("%s", note)
     return assignments
 
 
-def write_assignments(project_root: Path, assignments: Mapping[str, Mapping[str, int]]) -> None:
+def write_assignments(project_root: Path, assignments: Mapping[str, Mapping[str, int]],
+                      state_dir: Path | None = None) -> None:
     """Replace ports.toml atomically, mode 0600, creating ``.devstack/`` (0700) when missing."""
-    ensure_state_dir(project_root / ".devstack")
+    path = ports_file(project_root, state_dir)
+    ensure_state_dir(path.parent)
     body = tomli_w.dumps({s: dict(ports) for s, ports in assignments.items() if ports})
-    write_private(ports_file(project_root), _HEADER + body)
+    write_private(path, _HEADER + body)
