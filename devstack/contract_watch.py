@@ -79,8 +79,11 @@ class PortContract:
     def taken(self) -> list[str]:
         """Ports of this service that another process listens on (one that took a port between its
         allocation and the service's bind): "port N is in use by pid X (cmd)"."""
-        proc = self.runner.process
+        r = self.runner
+        proc = r.process
+        # its own, or a process of the run not yet attributed to a service (a daemon a moment old)
         mine = set(proc.members(fresh=True)) if proc is not None else set()
+        mine.update(r.sup.tracking.unattributed())
         own = {s.port for s in self.listens()}
         taken = []
         for key, port in self.expected().items():

@@ -418,7 +418,7 @@ class Runner:
                 self._restart.clear()
                 await self._overlap()
                 continue
-            if which == 0 and exit_wait.result() == 0 and self._daemonized():
+            if which == 0 and exit_wait.result() == 0 and await self._daemonized():
                 which = await first(self._follow(), self._restart.wait(), sup.stop_requested(),
                                     self._park.wait())
             break
@@ -457,14 +457,15 @@ class Runner:
         await self.process.stop(sup.force)
         return "ended"
 
-    def _daemonized(self) -> bool:
+    async def _daemonized(self) -> bool:
         """Its first process exited 0 leaving others running (redis --daemonize yes, nginx, pg_ctl
         start): the service goes on as those. Not for a one-shot task others wait to complete: what
         that leaves behind is stopped."""
         proc = self.process
         if proc is None or self.sup.stopping or self._awaited_to_complete():
             return False
-        pids = proc.members()
+        await proc.slot.settle()
+        pids = proc.members(fresh=True)
         if not pids:
             return False
         self._following = True

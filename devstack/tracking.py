@@ -16,6 +16,7 @@ process, then its members, whether any lives, and signalling them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import cgroup
-from .tree import FRESH, TreeTracker, signal_groups
+from .tree import DECIDE, FRESH, TreeTracker, signal_groups
 
 __all__ = ("TRACKING_VAR", "CgroupSlot", "Slot", "Tracking", "start_tracking")
 
@@ -61,6 +62,9 @@ class Slot:
 
     def ended(self) -> None:
         """Its first process has exited."""
+
+    async def settle(self) -> None:
+        """Wait until what its first process left behind is attributed (a moment, without cgroups)."""
 
     def close(self) -> None:
         """The instance is over (its processes are gone)."""
@@ -109,6 +113,13 @@ class TreeSlot(Slot):
     def ended(self) -> None:
         self.tracker.ended(self.key)
 
+    async def settle(self) -> None:
+        for _ in range(10):
+            if not self.tracker.undecided():
+                return
+            await asyncio.sleep(DECIDE / 2)
+            self.tracker.refresh()
+
     def close(self) -> None:
         self.tracker.forget(self.key)
 
@@ -142,6 +153,13 @@ class Tracking:
         if self.run_cgroup is not None:
             return sorted(set(cgroup.members(self.run_cgroup)) | set(self._tree().members(None)))
         return self._tree().members(None)
+
+    def unattributed(self) -> list[int]:
+        """Processes of the run that no service claims (yet): without cgroups, a daemon re-parented
+        to devstack before it was seen with its parent, while it is being told apart."""
+        if self.run_cgroup is not None:
+            return []
+        return self._tree().members_unattributed()
 
     def _tree(self) -> TreeTracker:
         assert self.tree is not None

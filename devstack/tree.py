@@ -215,9 +215,12 @@ def signal_groups(pids: Iterable[int], sig: int, groups: set[int]) -> None:
 # -- the fallback tracking --------------------------------------------------------------------------
 
 FRESH = 0.015  # how long one look at the process table serves every question about it
-GUESS_WINDOW = 3.0  # an unattributed orphan appearing this long after a service's start or end is its
 BUSY = 5.0  # seconds after a service's start or end in which its tree is looked at often
-GUESS_TIE = 0.05  # ...unless another service's came within this of it: then it is the run's only
+# An orphan (re-parented to devstack before it was seen with its parent: redis --daemonize, nginx and
+# pg_ctl all fork, setsid and exit within milliseconds) belongs to the one service that started or
+# whose first process ended within BEFORE before it was first seen (or AFTER after: exits are heard a
+# moment late). If two did, nothing tells whose it is: it is the run's only, stopped with the stack.
+BEFORE, AFTER, DECIDE = 1.0, 0.05, 0.1
 
 Entry = tuple[int, int, int]  # ppid, pgid, start time (clock ticks; pid and start time name a process)
 
@@ -273,8 +276,9 @@ class TreeTracker:
         self.on_new: Callable[[int, int], None] | None = None
         self._leaders: dict[int, str] = {}  # first process (and process group) -> its slot
         self._seen: dict[tuple[int, int], str | None] = {}
-        self._events: dict[str, float] = {}  # slot -> when it last started or its first process ended
-        self._lost: dict[str, float] = {}  # slot -> when a process of it was last found gone
+        self._pending: dict[tuple[int, int], float] = {}  # orphans not attributed yet -> first seen
+        self._started: dict[str, float] = {}  # slot -> when its first process started
+        self._ended: dict[str, float] = {}  # slot -> when its first process ended
         self._at = -1.0
         self._members: dict[str | None, list[int]] = {}
 
@@ -283,25 +287,33 @@ class TreeTracker:
         wrong = {k for (p, _), k in self._seen.items() if p == pid}
         self._seen = {i: k for i, k in self._seen.items() if k not in wrong and i[0] != pid}
         self._leaders[pid] = key
-        self._events[key] = time.monotonic()
+        self._started[key] = time.monotonic()
         self._at = -1.0
 
     def ended(self, key: str) -> None:
-        """The slot's first process has exited (a daemon it started may appear re-parented now)."""
-        self._events[key] = self._lost[key] = time.monotonic()
-        self._at = -1.0
+        """The slot's first process has exited: a daemon it left is re-parented to devstack now, so
+        look at once, while the exit is the one that explains it."""
+        self._ended[key] = time.monotonic()
+        self.refresh()
 
     def forget(self, key: str) -> None:
         for pid in [p for p, k in self._leaders.items() if k == key]:
             del self._leaders[pid]
-        self._events.pop(key, None)
-        self._lost.pop(key, None)
+        self._started.pop(key, None)
+
+    def members_unattributed(self) -> list[int]:
+        self.refresh(FRESH)
+        return list(self._members.get(None, ()))
+
+    def undecided(self) -> bool:
+        """Is an orphan waiting to be attributed?"""
+        return bool(self._pending)
 
     def pace(self) -> float:
         """How soon to look again: often while services start or end (a daemon they hand over to is
         best seen before it is re-parented), seldom when nothing happens."""
-        latest = max(self._events.values(), default=-1e9)
-        return 0.1 if time.monotonic() - latest < BUSY else 2.0
+        latest = max([*self._started.values(), *self._ended.values()], default=-1e9)
+        return 0.1 if time.monotonic() - latest < BUSY or self._pending else 2.0
 
     def members(self, key: str | None, fresh: float = FRESH) -> list[int]:
         """Live pids of slot ``key``, or of the whole run (None), from a look at most ``fresh`` old."""
@@ -315,7 +327,7 @@ class TreeTracker:
         if now - self._at <= fresh:
             return
         table = process_table()
-        self._at = time.monotonic()
+        self._at = now = time.monotonic()
         children: dict[int, list[int]] = {}
         for pid, (ppid, _, _) in table.items():
             children.setdefault(ppid, []).append(pid)
@@ -323,6 +335,7 @@ class TreeTracker:
         owner: dict[int, str | None] = {}
         members: dict[str | None, list[int]] = {}
         seen: dict[tuple[int, int], str | None] = {}
+        pending: dict[tuple[int, int], float] = {}
         todo = [p for p in children.get(self.me, ()) if p not in skip]
         while todo:
             pid = todo.pop()
@@ -331,17 +344,20 @@ class TreeTracker:
             if ident in self._seen:
                 key = self._seen[ident]
             else:
-                key = self._attribute(pid, ppid, pgid, owner)
-                if self.on_new is not None:
+                if ident not in self._pending and self.on_new is not None:
                     self.on_new(pid, start)
-            seen[ident] = owner[pid] = key
+                key = self._attribute(pid, ppid, pgid, owner)
+                if key is None and ppid == self.me:
+                    first_seen = self._pending.get(ident, now)
+                    key, decided = self._orphan(first_seen, now)
+                    if not decided:
+                        pending[ident] = first_seen
+            if ident not in pending:
+                seen[ident] = key
+            owner[pid] = key
             members.setdefault(key, []).append(pid)
             todo.extend(children.get(pid, ()))
-        now = time.monotonic()
-        for ident, key in self._seen.items():
-            if key is not None and ident not in seen:
-                self._lost[key] = now
-        self._seen, self._members = seen, members
+        self._seen, self._pending, self._members = seen, pending, members
 
     def _attribute(self, pid: int, ppid: int, pgid: int, owner: dict[int, str | None]) -> str | None:
         if pid in self._leaders:
@@ -350,7 +366,7 @@ class TreeTracker:
             return self._leaders[pgid]
         if ppid != self.me and ppid in owner:
             return owner[ppid]
-        return self._by_markers(pid) or self._by_time()
+        return self._by_markers(pid)
 
     def _by_markers(self, pid: int) -> str | None:
         try:
@@ -363,13 +379,10 @@ class TreeTracker:
         keys = [k for k in self._leaders.values() if k.startswith(prefix)]
         return max(keys, key=lambda k: int(k.rsplit("/", 1)[1])) if keys else None
 
-    def _by_time(self) -> str | None:
-        now = time.monotonic()
-        lost = {k for k, t in self._lost.items() if now - t <= GUESS_WINDOW}
-        if len(lost) == 1:
-            return lost.pop()
-        recent = sorted(((t, k) for k, t in self._events.items() if now - t <= GUESS_WINDOW),
-                        reverse=True)
-        if not recent or (len(recent) > 1 and recent[0][0] - recent[1][0] < GUESS_TIE):
-            return None
-        return recent[0][1]
+    def _orphan(self, first_seen: float, now: float) -> tuple[str | None, bool]:
+        """An orphan first seen at ``first_seen``: its slot, and whether that is final."""
+        if now - first_seen < DECIDE:
+            return None, False
+        near = {k for k, t in [*self._started.items(), *self._ended.items()]
+                if first_seen - BEFORE <= t <= first_seen + AFTER}
+        return (near.pop() if len(near) == 1 else None), True

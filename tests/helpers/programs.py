@@ -11,7 +11,8 @@ import shlex
 
 from conftest import python
 
-__all__ = ("READY", "daemon", "flood", "ignore_term", "pids", "sh", "sleeper")
+__all__ = ("ENV_CLEARING_DAEMON", "READY", "daemon", "env_clearing_daemon", "flood", "ignore_term", "pids",
+           "sh", "sleeper")
 
 READY = re.compile(r"ready pid=(\d+)")
 
@@ -61,6 +62,45 @@ if {then_exit}:
     sys.exit(0)
 time.sleep(60)
 """)
+
+
+ENV_CLEARING_DAEMON = """\
+import os, socket
+host, port = os.environ["HOST"], int(os.environ["PORT"])
+r, w = os.pipe()
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        start, end = int(fields[-3]), int(fields[-2])  # env_start, env_end (fields 50, 51 of 52)
+        with open("/proc/self/mem", "r+b", buffering=0) as mem:
+            mem.seek(start)
+            mem.write(bytes(end - start))
+        srv = socket.create_server((host, port))
+        os.write(w, str(os.getpid()).encode())
+        os.close(w)
+        while True:
+            conn, _ = srv.accept()
+            conn.close()
+    os._exit(0)
+os.close(w)
+daemon = int(os.read(r, 32))
+os.wait()
+print(f"daemon pid={daemon}", flush=True)
+"""
+
+
+def env_clearing_daemon() -> list[str]:
+    """A server that daemonizes the way redis and nginx do and then erases its environment the way
+    ``setproctitle`` does: fork, setsid, fork, stdio to /dev/null, zeros over its environment block (so
+    /proc/PID/environ reads empty: no DEVSTACK_RUN or DEVSTACK_SERVICE to find it by), then it listens
+    on $HOST:$PORT and accepts connections. Its first process exits 0 once the daemon listens (Linux:
+    it writes /proc/self/mem). ``ENV_CLEARING_DAEMON`` is the program, to write to a file."""
+    return python(ENV_CLEARING_DAEMON)
 
 
 def sh(argv: list[str]) -> str:
