@@ -82,9 +82,9 @@ class Supervisor:
         self._reap_handle: asyncio.TimerHandle | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._idle = asyncio.Event()
-        self._record_failed = False
         self._told: dict[int, int] = {}  # process of the run -> its start time, as told to the guardian
         self._closing = False
+        self._record_failed = False
 
     # -- life cycle ---------------------------------------------------------------------------
 
