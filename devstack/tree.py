@@ -300,6 +300,7 @@ class TreeTracker:
         for pid in [p for p, k in self._leaders.items() if k == key]:
             del self._leaders[pid]
         self._started.pop(key, None)
+        self._ended.pop(key, None)
 
     def members_unattributed(self) -> list[int]:
         self.refresh(FRESH)
@@ -385,4 +386,6 @@ class TreeTracker:
             return None, False
         near = {k for k, t in [*self._started.items(), *self._ended.items()]
                 if first_seen - BEFORE <= t <= first_seen + AFTER}
-        return (near.pop() if len(near) == 1 else None), True
+        if len({k.split("/", 1)[0] for k in near}) != 1:
+            return None, True
+        return max(near, key=lambda k: int(k.rsplit("/", 1)[1])), True  # its latest instance

@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 from conftest import python, wait_for
-from helpers.programs import daemon, ignore_term, sh, sleeper
+from helpers.programs import ENV_CLEARING_DAEMON, daemon, ignore_term, sh, sleeper
 from helpers.stack import Stack, alive, clean_env, guardian_of, run_devstack, write_config
 
 
@@ -166,6 +167,36 @@ def test_sigkill_of_devstack_leaves_nothing(project: Path) -> None:
         wait_for(lambda: all_gone(everything), timeout=2.0,
                  message=f"every process of the run to be gone: {[p for p in everything if alive(p)]}")
         wait_for(lambda: not alive(guardian.pid), timeout=2.0, message="the guardian to exit")
+
+
+def test_a_killed_guardian_is_replaced(project: Path) -> None:
+    """SIGKILL of the guardian, then of devstack: devstack noticed its guardian die and started a new
+    one, told of every process of the run (a daemon that erased its environment included), which stops
+    them all when devstack is killed in its turn."""
+    (project / "daemon.py").write_text(ENV_CLEARING_DAEMON)
+    write_config(project, {
+        "shell": {"cmd": f"{sh(sleeper())} & wait", "port": False},
+        "stubborn": {"cmd": ignore_term(), "port": False},
+        "envclear": {"cmd": [sys.executable, "daemon.py"], "health": {"tcp": True}},
+    })
+    with Stack(project, "up", "--no-timestamps") as stack:
+        leaders = stack.started("shell", "stubborn", "envclear")
+        children = stack.pids(2)
+        [daemon_pid] = stack.pids(1, r"daemon pid=(\d+)")
+        stack.wait_for_line(r"envclear: its first process exited 0")
+        first = guardian_of(stack.pid)
+        first.kill()
+        stack.wait_for_line(rf"the guardian \(pid {first.pid}\) ended unexpectedly \(killed by SIGKILL\); "
+                            r"starting a new one")
+        second = wait_for(lambda: (g := guardian_of(stack.pid)).pid != first.pid and g, timeout=5,
+                          message="a new guardian")
+        everything = [*leaders.values(), *children, daemon_pid]
+        assert all(alive(pid) for pid in everything if pid != leaders["envclear"])
+        stack.send(signal.SIGKILL)
+        assert stack.wait() == -signal.SIGKILL
+        wait_for(lambda: all_gone(everything), timeout=5.0,
+                 message=f"every process of the run to be gone: {[p for p in everything if alive(p)]}")
+        wait_for(lambda: not alive(second.pid), timeout=2.0, message="the new guardian to exit")
 
 
 def test_later_run_reaps_what_an_earlier_one_left(project: Path) -> None:
