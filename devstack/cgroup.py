@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 __all__ = ("RUN_PREFIX", "Unavailable", "clear", "enter_preexec", "is_run_cgroup", "kill", "make_run_cgroup",
-           "members", "own_cgroup", "populated", "remove", "run_cgroup_name", "signal_members",
+           "members", "own_cgroup", "populated", "remove", "run_cgroup_name",
            "unified_mount")
 
 RUN_PREFIX = "devstack-"
@@ -157,18 +157,6 @@ def populated(path: Path) -> bool:
     except OSError:
         return False
     return False
-
-
-def signal_members(path: Path, sig: int, skip_groups: set[int] | frozenset[int] = frozenset()) -> None:
-    """Send ``sig`` to every process of ``path`` except those in ``skip_groups`` (process groups the
-    caller signals as groups, so that no process gets it twice)."""
-    for pid in members(path):
-        try:
-            if skip_groups and os.getpgid(pid) in skip_groups:
-                continue
-            os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            continue
 
 
 def kill(path: Path) -> None:

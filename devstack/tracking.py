@@ -83,14 +83,6 @@ class CgroupSlot(Slot):
     def alive(self) -> bool:
         return cgroup.populated(self.path)
 
-    def signal(self, sig: int) -> None:
-        if self.pid:
-            try:
-                os.killpg(self.pid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
-        cgroup.signal_members(self.path, sig, {self.pid} if self.pid else set())
-
     def kill(self) -> None:
         cgroup.kill(self.path)
 

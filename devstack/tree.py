@@ -170,17 +170,21 @@ def signal_all(procs: Iterable[psutil.Process], sig: int, pgids: Iterable[int] =
     would otherwise get it twice: a SIGTERM handler run twice is a traceback in many programs). Ones
     already gone are skipped."""
     groups = set(pgids)
-    for pgid in groups:
-        try:
-            os.killpg(pgid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
+    _signal_groups(groups, sig)
     for proc in procs:
         try:
             if groups and os.getpgid(proc.pid) in groups:
                 continue
-            proc.send_signal(sig)
+            proc.send_signal(sig)  # (psutil: never a process that reused the pid)
         except (psutil.Error, ProcessLookupError):
+            pass
+
+
+def _signal_groups(groups: set[int], sig: int) -> None:
+    for pgid in groups:
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
             pass
 
 
@@ -198,11 +202,7 @@ def kill_all(procs: list[psutil.Process], grace: float) -> list[psutil.Process]:
 def signal_groups(pids: Iterable[int], sig: int, groups: set[int]) -> None:
     """``signal_all`` for pids: ``sig`` to each process group in ``groups``, and to each pid outside
     them."""
-    for pgid in groups:
-        try:
-            os.killpg(pgid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
+    _signal_groups(groups, sig)
     for pid in pids:
         try:
             if groups and os.getpgid(pid) in groups:

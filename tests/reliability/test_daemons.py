@@ -199,7 +199,7 @@ def run_matrix(project: Path, services: dict[str, dict[str, Any]], mode: str, ac
             assert s["state"] == "healthy" and s["listening"] == {str(ports[s["name"]]): ["127.0.0.1"]}, s
         before = {name: tree_of(port) for name, port in ports.items()}
         for name, procs in before.items():
-            assert procs, (name, out)
+            assert procs, f"nothing listens on the port of {name}:\n{out}"
         everything = [p for procs in before.values() for p in procs]
         if action in ("restart", "change"):
             if action == "restart":
@@ -213,7 +213,8 @@ def run_matrix(project: Path, services: dict[str, dict[str, Any]], mode: str, ac
             left = alive(everything)
             assert not left, f"{action} in {mode} mode left {left}\n{stack.output}"
             for name, port in ports.items():  # the new instances run, on the same ports
-                assert alive(tree_of(port)), (name, stack.output)
+                wait_for(lambda port=port: alive(tree_of(port)), timeout=10,
+                         message=f"{name} listening again after {action}:\n{stack.output}")
             everything = [p for port in ports.values() for p in tree_of(port)]
             stack.send(signal.SIGINT)
             assert stack.wait(timeout=30) == 130
