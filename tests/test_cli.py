@@ -4,13 +4,14 @@ All through the real ``devstack`` command."""
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
 
 import pytest
 from helpers.stack import run_devstack, write_config
 
-from devstack.arguments import READY_TIMEOUT
+from devstack.arguments import READY_TIMEOUT, parser
 
 
 @pytest.mark.parametrize("args", [
@@ -83,8 +84,9 @@ def _help(project: Path, *command: str) -> str:
     return result.stdout
 
 
-COMMANDS = ["up", "check", "init", "schema", "ports", "status", "env", "start", "stop", "restart", "down",
-            "wait", "logs"]
+# every command the parser has, those added later included
+COMMANDS = [name for action in parser()._actions if isinstance(action, argparse._SubParsersAction)
+            for name in action.choices]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
