@@ -18,8 +18,8 @@ from pathlib import Path
 
 from .files import StateError, open_private, owner_of, private_dir, read_private, write_private
 
-__all__ = ("RunRecord", "already_running", "clear_run", "ensure_state_dir", "hold_project_lock",
-           "process_matches", "read_run", "refuse_foreign", "write_run")
+__all__ = ("RunRecord", "already_running", "boot_start", "clear_run", "ensure_state_dir",
+           "hold_project_lock", "process_matches", "process_stamp", "read_run", "refuse_foreign", "write_run")
 
 RUN_FILE = "run.json"
 
@@ -57,8 +57,45 @@ def refuse_foreign(state_dir: Path, what: str) -> None:
         raise StateError(f"this stack belongs to {owner_of(owner)}: only they can {what}")
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+# a start stamp below this is in seconds since boot (31 years of uptime); above, in wall-clock seconds
+_BOOT_RELATIVE_BELOW = 1e9
+
+
+def boot_start(pid: int) -> float | None:
+    """When ``pid`` started, in seconds since the machine booted; None if it is a zombie, is gone, or
+    there is no /proc to tell (macOS). Read from /proc/PID/stat: a count of clock ticks since boot that
+    no change of the wall clock moves. psutil's ``create_time`` adds the boot time in wall-clock terms,
+    which shifts with every step of the clock (an NTP correction, a resumed laptop, ``date -s``): after
+    one, a running supervisor looked dead to every command."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(b")") + 2:].split()  # after "PID (COMMAND) ": fields[0] is field 3
+    if fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19]) / _CLOCK_TICKS  # field 22, starttime
+
+
+def process_stamp(pid: int) -> float:
+    """What tells process ``pid`` from a later one with the same pid: its start in seconds since boot
+    where /proc tells it (Linux), else psutil's ``create_time``. Raises psutil's NoSuchProcess."""
+    started = boot_start(pid)
+    if started is not None:
+        return started
+    import psutil
+
+    return float(psutil.Process(pid).create_time())
+
+
 def process_matches(pid: int, create_time: float) -> bool:
-    """Is ``pid`` still the process that started at ``create_time`` (and not a reuse of its pid)?"""
+    """Is ``pid`` still the process that started at ``create_time`` (a ``process_stamp``; a wall-clock
+    ``create_time`` of an earlier version is still understood), and not a reuse of its pid?"""
+    if create_time < _BOOT_RELATIVE_BELOW:
+        started = boot_start(pid)
+        return started is not None and abs(started - create_time) < 0.05
     import psutil  # here, not above: the control client reads run.json without it (a faster start)
 
     try:
@@ -79,9 +116,7 @@ class RunRecord:
 
     @classmethod
     def for_this_process(cls, config: Path | None = None) -> RunRecord:
-        import psutil
-
-        return cls(pid=os.getpid(), create_time=psutil.Process().create_time(),
+        return cls(pid=os.getpid(), create_time=process_stamp(os.getpid()),
                    config=str(config.absolute()) if config is not None else None)
 
     @property

@@ -20,15 +20,15 @@ Keeping (2) before (3) is what makes adding, removing or renaming a service leav
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
-
 from ..config.model import PortSpec
 from ..errors import PortError
+from ..state import process_stamp
 from .leases import Lease, open_registry
 from .pool import DEFAULT_RANGE, check_range, preferred_order
 from .probe import holder, is_free
@@ -68,8 +68,7 @@ def _who(port: int) -> str:
 
 
 def _owner() -> tuple[int, float]:
-    me = psutil.Process()
-    return me.pid, me.create_time()
+    return os.getpid(), process_stamp(os.getpid())  # no wall clock: a step of it must not free a lease
 
 
 def _key(root: Path, config: Path | None) -> tuple[str, Path | None]:
