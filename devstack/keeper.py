@@ -51,7 +51,7 @@ async def keep_state_dir(sup: Supervisor, control: ControlServer) -> None:
             continue
         try:
             await _restore(sup, control)
-        except DevstackError as exc:
+        except (DevstackError, OSError) as exc:
             if not said_failed:
                 said_failed = True
                 sup.printer.event(f"{sup.config.state_dir} was removed and cannot be made again ({exc}); "

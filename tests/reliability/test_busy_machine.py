@@ -29,6 +29,7 @@ CONFIG = tomli_w.dumps({
 def test_state_dir_removed_while_running_is_made_again(project: Path) -> None:
     (project / "devstack.toml").write_text(CONFIG)
     state = project / ".devstack"
+    before = tree_state(project)
     with Stack(project, "up", "--no-timestamps", "--no-watch") as stack:
         wait_for(lambda: stack.output.count("api restarting in") >= 2, message="api crash-looping")
         shutil.rmtree(state)
@@ -54,6 +55,7 @@ def test_state_dir_removed_while_running_is_made_again(project: Path) -> None:
     assert_clean_output(stack.output, stack.stderr)
     assert stack.output.count("was removed while the stack runs") == 1
     wait_no_survivors(seen, timeout=5)
+    assert tree_state(project) == before
 
 
 def _prepare(project: Path) -> Path:

@@ -71,6 +71,7 @@ def test_read_only_project_is_refused_clearly(tmpfs: Path) -> None:
 
 
 def test_full_disk_drops_logs_once_and_supervision_goes_on(tmpfs: Path) -> None:
+    before = tree_state(tmpfs)
     with Stack(tmpfs, "up", "--no-timestamps", "--no-watch") as stack:
         stack.wait_for_line(r"cannot write \S+/flood\.log \(No space left on device\)", timeout=30)
         # the merged stream goes on, and the crashing service is still restarted, on a full disk
@@ -88,6 +89,7 @@ def test_full_disk_drops_logs_once_and_supervision_goes_on(tmpfs: Path) -> None:
     for name in ("flood", "api"):  # each log said to be dropped at most once
         assert len(re.findall(rf"cannot write \S+/{name}\.log", out)) <= 1, out[-3000:]
     wait_no_survivors(seen, timeout=5)
+    assert tree_state(tmpfs) == before  # nothing outside .devstack/ created or changed
 
 
 def test_detached_stack_on_a_full_disk(tmpfs: Path) -> None:
