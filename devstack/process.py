@@ -22,6 +22,7 @@ from typing import Any
 
 from . import failpoints
 from .config import Service
+from .limits import restore_for_child
 from .output import LineSink
 from .ports.activation import LISTEN_FD, place_listener, trampoline
 from .terminal import Terminal, controlling_tty
@@ -97,7 +98,7 @@ class ServiceProcess:
         stdout and stderr, and its controlling terminal) instead of /dev/null and a pipe."""
         loop = asyncio.get_running_loop()
         protocol = _Protocol(sink)
-        preexec = _chain(slot.preexec(), pdeathsig_preexec())
+        preexec = _chain(slot.preexec(), pdeathsig_preexec(), restore_for_child)
         extra: dict[str, Any] = {}
         stdin, stdout, stderr = subprocess.DEVNULL, subprocess.PIPE, subprocess.STDOUT
         if terminal is not None:

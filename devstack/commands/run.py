@@ -15,6 +15,7 @@ from ..control.client import NotRunning, request
 from ..environment import write_env_file
 from ..errors import DevstackError
 from ..files import StateError, open_private, private_dir
+from ..limits import raise_descriptor_limit
 from ..output import Printer, use_colour
 from ..ports import allocate, release_project
 from ..project import Project
@@ -33,6 +34,7 @@ def up(project: Project, args: argparse.Namespace) -> int:
         return up_detached(project, args)
     config = project.config
     names = selected(config, args.names, args.profile)
+    raise_descriptor_limit(len(names))  # or say how many it needs, before anything starts
     ensure_state_dir(config.state_dir)
     if hold_project_lock(config.state_dir, inherited=args.lock_fd) is None:
         raise DevstackError(already_running(read_run(config.state_dir)))
@@ -61,7 +63,8 @@ def up_detached(project: Project, args: argparse.Namespace) -> int:
     (``--lock-fd``): of two ``up -d`` started at once, the one that loses leaves the winner's files alone
     (its ``devstack.log`` above all)."""
     config = project.config
-    selected(config, args.names, args.profile)  # unknown names and profiles fail here, not in the background
+    # unknown names and profiles, and too low a descriptor limit, fail here, not in the background
+    raise_descriptor_limit(len(selected(config, args.names, args.profile)))
     state_dir = ensure_state_dir(config.state_dir)
     lock = hold_project_lock(state_dir)
     if lock is None:
