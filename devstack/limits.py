@@ -9,12 +9,14 @@ from __future__ import annotations
 import resource
 import sys
 
-from .control.http import MAX_CONNECTIONS
 from .errors import DevstackError
 
 __all__ = ("needed_descriptors", "raise_descriptor_limit", "restore_for_child")
 
-BASE = 64  # devstack itself: the interpreter, the loop, the lock, the guardian's pipe, the watcher...
+BASE = 32  # devstack itself: the interpreter, the loop, the lock, the guardian's pipe, the watcher...
+# a few control connections at once (beyond, they wait in the backlog or meet the limit, which is said
+# once and survived: see control.http)
+CONTROL = 16
 PER_SERVICE = 4  # a pipe and a log file while it runs, twice that for a moment while it starts
 _MACOS_OPEN_MAX = 10240  # macOS refuses a soft limit above OPEN_MAX even when the hard one is unlimited
 
@@ -23,7 +25,7 @@ _original: tuple[int, int] | None = None  # the limits devstack was started with
 
 def needed_descriptors(services: int) -> int:
     """About how many descriptors a stack of ``services`` takes (control connections included)."""
-    return BASE + MAX_CONNECTIONS + PER_SERVICE * services
+    return BASE + CONTROL + PER_SERVICE * services
 
 
 def raise_descriptor_limit(services: int) -> int:

@@ -3,7 +3,7 @@
 With room to spare, the control socket serves at most 128 connections at once (the rest wait in the
 kernel's backlog, costing devstack nothing), closes the idle ones first and any that sends no request
 for 10 s: devstack's own descriptors stay bounded, `status` still answers, a crashing service is still
-restarted. With a limit so low that the connections exhaust it (``prlimit --nofile=48``): the
+restarted. With a limit so low that the connections exhaust it (``prlimit --nofile=64``): the
 condition is said once (not a traceback a second), the crashing service's start fails with "Too many
 open files" and is tried again with the backoff, never given up, and starts again once the
 connections are gone."""
@@ -86,7 +86,7 @@ def test_idle_connections_are_capped_and_closed(project: Path) -> None:
 def test_out_of_descriptors_is_said_once_and_the_crasher_comes_back(project: Path) -> None:
     write(project)
     with Stack(project, "up", "--no-timestamps", "--no-watch",
-               wrap=["prlimit", "--nofile=48:48", "--"]) as stack:
+               wrap=["prlimit", "--nofile=64:64", "--"]) as stack:
         stack.wait_for_line(r"web healthy in", timeout=20)
         sock = control_socket(project)
         held = connect_many(sock, CONNECTIONS)
