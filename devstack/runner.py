@@ -390,6 +390,9 @@ class Runner:
         failpoints.check("started", svc.name)
         self._started_this_time = True
         printer.event(f"{svc.name} started (pid {process.pid}): {svc.display_cmd}", svc.name)
+        if svc.interactive and not self.restarts:
+            printer.event(f"{svc.name} runs on a terminal of its own: devstack attach {svc.name} "
+                          "connects yours", svc.name)
         self.contract.on_start()
         self._start_monitor()  # (may mark it ready at once: after on_start, which forgets the last one's)
         return None

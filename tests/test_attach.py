@@ -77,6 +77,7 @@ def test_typed_text_reaches_the_service_and_detaching_leaves_it_running(stack: P
     text = wait_for(lambda: (t := log(stack, "ask")) and "the terminal detached" in t and t,
                     message="the detach note in ask's log")
     assert "ask: a terminal attached (devstack attach)" in text
+    assert "ask runs on a terminal of its own: devstack attach ask connects yours" in text
     assert "name? dlrow" in text and "hello world" in text
 
 

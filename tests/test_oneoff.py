@@ -79,6 +79,14 @@ def test_with_a_running_stack_the_port_is_the_services(project: Path) -> None:
         run_devstack(["down"], project)
 
 
+def test_the_socket_of_a_socket_activated_service_is_not_promised_to_the_command(project: Path) -> None:
+    write_config(project, {"api": {"cmd": "sleep 60", "socket": True, "env": {"A": "1"}}})
+    code = "import os; print(sorted(k for k in os.environ if k.startswith('LISTEN_')), os.environ['A'])"
+    out = run_devstack(["run", "api", "--", *python(code)], project)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["[]", "1"]
+
+
 def test_the_exit_code_is_the_commands(project: Path) -> None:
     stack(project)
     assert run_devstack(["run", "worker", "--", "sh", "-c", "exit 7"], project).returncode == 7

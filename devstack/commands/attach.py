@@ -42,9 +42,11 @@ def attach(project: Project, args: argparse.Namespace) -> int:
     check_names(project.config, [name])
     sock, screen = _connect(control_socket(project.state_dir), name)
     stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
-    print(f"devstack: attached to {name}; {DETACH} detaches (it keeps running)", file=sys.stderr, flush=True)
-    os.write(stdout, screen)
+    # raw before anything is shown: a key pressed once the prompt is seen is the service's, even Ctrl-C
     with sock, _raw(stdin):
+        print(f"devstack: attached to {name}; {DETACH} detaches (it keeps running)\r", file=sys.stderr,
+              flush=True)
+        os.write(stdout, screen)
         ended = _pump(sock, stdin, stdout)
     if ended:
         print(f"\r\ndevstack: {name}'s terminal closed (it ended, or the stack stopped)", file=sys.stderr)
@@ -93,7 +95,7 @@ def _raw(fd: int) -> Iterator[None]:
         yield
         return
     saved = termios.tcgetattr(fd)
-    tty.setraw(fd)
+    tty.setraw(fd, termios.TCSANOW)  # keys typed ahead are kept, not flushed
     try:
         yield
     finally:

@@ -60,6 +60,7 @@ def _split(words: list[str]) -> tuple[str | None, list[str]]:
 
 def _environment(config: Config, name: str | None, token: str) -> tuple[dict[str, str], Path | None]:
     from ..environment import service_env, stack_env
+    from ..ports.activation import LISTEN_VARS
     from ..tree import RUN_VAR
 
     ports = known_ports(config, assign=True)
@@ -68,7 +69,10 @@ def _environment(config: Config, name: str | None, token: str) -> tuple[dict[str
         env[RUN_VAR] = token
         return env, None
     service = config.services[name]
-    return service_env(config, service, ports, token), service.cwd
+    env = service_env(config, service, ports, token)
+    for var in LISTEN_VARS:  # socket = true: the socket is the service's, not passed to the command
+        env.pop(var, None)
+    return env, service.cwd
 
 
 def run(project: Project, args: argparse.Namespace) -> int:
