@@ -50,13 +50,20 @@ def once(n: int, sig: signal.Signals, env: dict[str, str]) -> float:
         began = time.monotonic()
         os.kill(proc.pid, sig)
         while True:
-            alive = [p for p in pids if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+            alive = [p for p in pids if _alive(p)]
             if proc.poll() is not None and not alive:
                 return time.monotonic() - began
             if time.monotonic() - began > 60:
                 proc.kill()
                 raise SystemExit(f"still alive after 60 s: {alive}")
             time.sleep(0.005)
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def main() -> int:
