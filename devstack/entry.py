@@ -9,9 +9,25 @@ the shell shows 130 and nothing is printed.)"""
 import _signal  # type: ignore[import-not-found]  # (typeshed has no stub for the C core)
 import sys
 
-__all__ = ("INTERRUPTED", "interrupted", "main")
+__all__ = ("INTERRUPTED", "interrupted", "interrupted_early", "main")
 
 INTERRUPTED = "devstack: interrupted"
+
+_early = False  # a Ctrl-C arrived before the supervisor took the signal over
+
+
+def _on_sigint(signum: int, frame: object) -> None:
+    # Remembered as well as raised: CPython drops an exception raised inside some of its own callbacks
+    # (an import lock's weakref callback prints "Exception ignored in ... cb"), and a library's bare
+    # ``except:`` around an import does the same. The flag makes such a lost Ctrl-C count all the same.
+    global _early
+    _early = True
+    raise KeyboardInterrupt
+
+
+def interrupted_early() -> bool:
+    """Did a Ctrl-C arrive while devstack was starting, even one that was swallowed on the way?"""
+    return _early
 
 
 def interrupted() -> int:
@@ -23,9 +39,12 @@ def interrupted() -> int:
 
 
 def main() -> int:
+    _signal.signal(_signal.SIGINT, _on_sigint)
     try:
         from .cli import main as cli
 
+        if _early:  # raised where it was swallowed: the imports went on, the user still asked to stop
+            return interrupted()
         return cli()
     except KeyboardInterrupt:  # while cli and what it needs were still being imported
         return interrupted()

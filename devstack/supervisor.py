@@ -24,6 +24,7 @@ from .aio import first, quiet_loop_errors
 from .config import Config
 from .control.paths import socket_place
 from .control.server import ControlServer
+from .entry import interrupted_early
 from .environment import Ports
 from .errors import describe_error
 from .files import StateError
@@ -422,6 +423,8 @@ class Supervisor:
         for sig in EXIT_CODES:
             loop.add_signal_handler(sig, self._on_signal, sig)
         loop.add_signal_handler(signal.SIGCHLD, self._on_sigchld)
+        if interrupted_early():  # a Ctrl-C before this point that something on the way swallowed
+            self._on_signal(signal.SIGINT)
 
     def _remove_signals(self, loop: asyncio.AbstractEventLoop) -> None:
         for sig in (*EXIT_CODES, signal.SIGCHLD):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -49,3 +50,40 @@ def test_ctrl_c_while_devstack_starts(project: Path) -> None:
                 outcomes["supervisor"] = outcomes.get("supervisor", 0) + 1
             wait_no_survivors([], timeout=5, what=where)
     assert outcomes.get("imports", 0) >= 3, outcomes  # the window of the issue was hit
+
+
+# A Ctrl-C that something on the way swallows: CPython drops a KeyboardInterrupt raised inside an
+# import lock's weakref callback ("Exception ignored in ... cb"), and a library's bare ``except:`` around
+# an import does the same. Both runs below swallow one for real, at the two places it can land.
+SWALLOWED = """
+import os, signal, sys
+from devstack import entry
+signal.signal(signal.SIGINT, entry._on_sigint)  # as entry.main() has it from its first line
+try:
+    os.kill(os.getpid(), signal.SIGINT)  # delivered here, raised, and lost:
+    signal.pause()
+except BaseException:
+    pass
+sys.argv = ["devstack", "up", "--no-watch", "--no-timestamps"]
+{then}
+"""
+
+
+def _swallowed_run(project: Path, then: str) -> subprocess.CompletedProcess[str]:
+    write_config(project, {"a": {"cmd": "sleep 30", "port": False}})
+    return subprocess.run([sys.executable, "-c", SWALLOWED.format(then=then)], cwd=project,
+                          env=clean_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=20)
+
+
+def test_a_ctrl_c_swallowed_during_the_imports_still_ends_devstack(project: Path) -> None:
+    done = _swallowed_run(project, "sys.exit(entry.main())")
+    assert (done.returncode, done.stderr, done.stdout) == (130, "devstack: interrupted\n", "")
+
+
+def test_a_ctrl_c_swallowed_before_the_supervisor_took_over_stops_the_stack(project: Path) -> None:
+    done = _swallowed_run(project, "from devstack.cli import main\nsys.exit(main())")
+    assert done.returncode == 130, done
+    assert "stopping (SIGINT received" in done.stdout, done
+    assert "Traceback" not in done.stderr + done.stdout, done
+    wait_no_survivors([], timeout=5)
