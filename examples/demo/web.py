@@ -1,6 +1,7 @@
 """The front end: serves a page whose script calls the API at the URL devstack injected (API_URL), and
 GET /check, where the server itself calls the API the same way (used by the end-to-end test)."""
 
+import http.client
 import json
 import os
 import urllib.request
@@ -33,7 +34,8 @@ class Handler(QuietHealth):
             try:
                 with urllib.request.urlopen(f"{API_URL}/api/items", timeout=5) as resp:
                     self.reply(200, "application/json", json.dumps(json.load(resp)).encode())
-            except OSError as exc:  # the API is down, or restarting
+            # the API is down, or an instance stopping for a reload cut its answer short
+            except (OSError, http.client.HTTPException, ValueError) as exc:
                 self.reply(502, "application/json", json.dumps({"error": f"API unreachable: {exc}"}).encode())
         elif self.path == "/":
             self.reply(200, "text/html; charset=utf-8", PAGE.format(api=API_URL).encode())
