@@ -423,6 +423,12 @@ class Supervisor:
         for sig in EXIT_CODES:
             loop.add_signal_handler(sig, self._on_signal, sig)
         loop.add_signal_handler(signal.SIGCHLD, self._on_sigchld)
+        # Hundreds of services ending at once (a large stack stopping) send more SIGCHLDs than asyncio's
+        # wakeup socket holds while the loop is busy stopping them; CPython then prints a traceback for
+        # every byte it could not write ("Exception ignored when trying to write to the signal wakeup
+        # fd"). The byte is dropped either way, and a dropped SIGCHLD is made up by the next one: keep
+        # the wakeup fd, lose the warnings.
+        signal.set_wakeup_fd(signal.set_wakeup_fd(-1), warn_on_full_buffer=False)
         if interrupted_early():  # a Ctrl-C before this point that something on the way swallowed
             self._on_signal(signal.SIGINT)
 
