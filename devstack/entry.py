@@ -39,7 +39,8 @@ def interrupted() -> int:
 
 
 def main() -> int:
-    _signal.signal(_signal.SIGINT, _on_sigint)
+    if _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:  # not where SIGINT is ignored
+        _signal.signal(_signal.SIGINT, _on_sigint)
     try:
         from .cli import main as cli
 
